@@ -1,0 +1,211 @@
+"""Command line: subcommands and exit codes; every subcommand's work lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rollback_tui import __version__
+from rollback_tui.errors import RollbackError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_BLOCKED = 3
+EXIT_ABORTED = 4
+EXIT_PARTIAL = 5
+EXIT_SIGNATURE = 6
+
+EXIT_FOR_STATE = {"completed": EXIT_OK, "blocked": EXIT_BLOCKED, "aborted": EXIT_ABORTED, "partial": EXIT_PARTIAL}
+
+
+def default_operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "operator"
+
+
+@dataclass
+class SessionOptions:
+    """Options shared by run, resume and demo (DESIGN.md 'Contracts')."""
+
+    plan: Path | None = None
+    journal: Path | None = None
+    report: Path | None = None
+    operator: str = field(default_factory=default_operator)
+    sign_key: Path | None = None
+    no_sign: bool = False
+    theme: str | None = None
+    headless: bool = False
+    answers: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    keep: Path | None = None
+
+
+def _parse_vars(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"rollback-tui: --var takes NAME=VALUE, not {item!r}")
+        out[name] = value
+    return out
+
+
+def _session_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--operator", default=None, help="operator name (default: the login name)")
+    parser.add_argument("--sign-key", type=Path, default=None,
+                        help="SSH private key that signs the report (default: ssh-agent's first key, else ~/.ssh/id_ed25519)")
+    parser.add_argument("--no-sign", action="store_true", help="write an unsigned report (it says so at the top)")
+    parser.add_argument("--journal", type=Path, default=None, help="journal path (JSON Lines)")
+    parser.add_argument("--report", type=Path, default=None, help="report path (<name>.md; the signature is <name>.md.sig)")
+    parser.add_argument("--theme", default=None, help="cockpit theme (incident-dark, incident-light, high-contrast, screen-share)")
+    parser.add_argument("--headless", action="store_true", help="no cockpit: decisions from --answers, one line per event")
+    parser.add_argument("--answers", default=None, help="answers file (YAML) or 'auto' for headless runs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollback-tui", description="Drive a production rollback, step by step.")
+    parser.add_argument("--version", action="version", version=f"rollback-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="open the cockpit on a local sandbox and roll it back for real")
+    _session_args(demo)
+    demo.add_argument("--keep", type=Path, default=None, help="build the sandbox in DIR and keep it afterwards")
+
+    run = sub.add_parser("run", help="open the cockpit on a plan")
+    run.add_argument("plan", type=Path)
+    run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a plan variable")
+    _session_args(run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted session from its journal")
+    resume.add_argument("journal_path", type=Path, metavar="JOURNAL")
+    _session_args(resume)
+
+    validate = sub.add_parser("validate", help="check a plan and its required inputs")
+    validate.add_argument("plan", type=Path)
+    validate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+
+    plan = sub.add_parser("plan", help="print the Rollback Plan (markdown) for review")
+    plan.add_argument("plan", type=Path)
+    plan.add_argument("-o", "--output", type=Path, default=None)
+    plan.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+
+    sub.add_parser("schema", help="print the JSON Schema of the plan format")
+
+    verify = sub.add_parser("verify", help="check a report's signature and integrity")
+    verify.add_argument("report", type=Path)
+    verify.add_argument("--allowed-signers", type=Path, default=None)
+    verify.add_argument("--identity", default=None)
+
+    cosign = sub.add_parser("cosign", help="add an approver's signature to a report")
+    cosign.add_argument("report", type=Path)
+    cosign.add_argument("--key", type=Path, required=True)
+    cosign.add_argument("--identity", required=True)
+    cosign.add_argument("--role", default="")
+
+    replay = sub.add_parser("replay", help="replay a saved session (report or journal) in the cockpit")
+    replay.add_argument("source", type=Path)
+    replay.add_argument("--speed", type=float, default=1.0)
+    replay.add_argument("--unverified", action="store_true", help="open a report that fails verification")
+    replay.add_argument("--allowed-signers", type=Path, default=None)
+    replay.add_argument("--theme", default=None)
+
+    follow = sub.add_parser("follow", help="a read-only live mirror of a running session")
+    follow.add_argument("journal_path", type=Path, metavar="JOURNAL")
+    follow.add_argument("--theme", default=None)
+    return parser
+
+
+def session_options(args: argparse.Namespace) -> SessionOptions:
+    opts = SessionOptions(
+        plan=getattr(args, "plan", None),
+        journal=getattr(args, "journal_path", None) or args.journal,
+        report=args.report,
+        sign_key=args.sign_key,
+        no_sign=args.no_sign,
+        theme=args.theme,
+        headless=args.headless,
+        answers=args.answers,
+        variables=_parse_vars(getattr(args, "var", [])),
+        keep=getattr(args, "keep", None),
+    )
+    if args.operator:
+        opts.operator = args.operator
+    return opts
+
+
+def _call(target: str, *args: object) -> int:
+    module_name, func = target.split(":")
+    return int(getattr(importlib.import_module(module_name), func)(*args))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "schema":
+        return _call("rollback_tui.plan.commands:cmd_schema")
+    if command == "validate":
+        return _call("rollback_tui.plan.commands:cmd_validate", args.plan, _parse_vars(args.var))
+    if command == "plan":
+        return _call("rollback_tui.plan.commands:cmd_plan", args.plan, _parse_vars(args.var), args.output)
+    if command == "verify":
+        return _call("rollback_tui.report.commands:cmd_verify", args.report, args.allowed_signers, args.identity)
+    if command == "cosign":
+        return _call("rollback_tui.report.commands:cmd_cosign", args.report, args.key, args.identity, args.role)
+    if command == "replay":
+        return _call("rollback_tui.ui.launch:replay", args.source, args.speed, args.unverified,
+                     args.allowed_signers, args.theme)
+    if command == "follow":
+        return _call("rollback_tui.ui.launch:follow", args.journal_path, args.theme)
+    opts = session_options(args)
+    if command == "demo":
+        return _call("rollback_tui.demo.commands:cmd_demo", opts)
+    if opts.headless and not opts.answers:
+        print("rollback-tui: --headless needs --answers FILE or --answers auto", file=sys.stderr)
+        return EXIT_USAGE
+    if command == "run":
+        target = "rollback_tui.engine.headless:run" if opts.headless else "rollback_tui.ui.launch:run"
+        return _call(target, opts)
+    if command == "resume":
+        target = "rollback_tui.engine.headless:resume" if opts.headless else "rollback_tui.ui.launch:resume"
+        return _call(target, opts)
+    raise AssertionError(command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return dispatch(args)
+    except RollbackError as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rollback-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: one line on screen, the traceback in a file
+        crash = _write_crash_log()
+        print(f"rollback-tui: internal error: {type(exc).__name__}: {exc}\n  details: {crash}\n"
+              "  the journal is intact; 'rollback-tui resume JOURNAL' continues the session", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _write_crash_log() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="rollback-tui-crash-", suffix=".txt")
+    with open(fd, "w") as handle:
+        traceback.print_exc(file=handle)
+    return path

@@ -1,0 +1,306 @@
+"""The one vocabulary: every event the runner, monitor and operator produce (a discriminated union)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+ExitState = Literal["completed", "blocked", "aborted", "partial"]
+ActionStatus = Literal["ok", "failed", "timeout", "cancelled", "interrupted", "manual", "skipped"]
+HostStatus = Literal["ok", "failed", "unreachable", "timeout", "cancelled"]
+HealthState = Literal["healthy", "degraded", "down", "unknown"]
+ScopeOutcome = Literal["rolled_back", "not_rolled_back", "not_applicable", "manual"]
+DecisionChoice = Literal[
+    "go",  # proceed to the next step
+    "no_go",  # the step's answer is no: then retry, reassess or abort is asked
+    "retry",  # run the step's (or a failed action's) work again
+    "retry_failed",  # run a failed action again on the failed hosts only
+    "reassess",  # back to step 1 with what was learned
+    "skip",  # mark the step not applicable
+    "manual",  # the operator did it by hand (note required)
+    "override",  # go on despite failed verification (reason required)
+    "abort",  # stop the rollback: exit state aborted (reason required)
+    "approve",  # plan review approved / role approval given
+    "reject",  # plan review rejected
+    "remediate",  # a missing input: take its remediation path
+    "halt",  # a missing input: halt (blocked)
+    "rerun",  # an interrupted action: run it again
+    "verify_only",  # an interrupted action: only read back the state
+    "mark_done",  # an interrupted action: the operator completed it by hand
+]
+DecisionKind = Literal["input", "plan_review", "approval", "gate", "action_failed", "interrupted", "no_go"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EventBase(BaseModel):
+    """Fields every event carries. `seq` is gap-free within a journal, starting at 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    seq: int = 0
+    ts: datetime = Field(default_factory=utcnow)
+    actor: str = "system"
+    """'system', or the operator's name for decisions and approvals."""
+
+
+# ---------------------------------------------------------------- session
+
+
+class SessionStarted(EventBase):
+    type: Literal["session_started"] = "session_started"
+    operator: str
+    plan_path: str
+    plan_sha256: str
+    plan_name: str
+    host: str
+    pid: int
+    tool_version: str
+    outline: dict[str, Any] = Field(default_factory=dict)
+    """Metadata, steps (id, title, applicable, actions) and probes: enough for a viewer with no plan file."""
+
+
+class SessionResumed(EventBase):
+    type: Literal["session_resumed"] = "session_resumed"
+    operator: str
+    host: str
+    pid: int
+    last_seq: int
+
+
+class SessionInterrupted(EventBase):
+    type: Literal["session_interrupted"] = "session_interrupted"
+    reason: str
+    """e.g. 'SIGINT', 'SIGTERM', 'journal disk full'."""
+
+
+class SessionFinished(EventBase):
+    type: Literal["session_finished"] = "session_finished"
+    exit_state: ExitState
+    scopes: dict[str, ScopeOutcome] = Field(default_factory=dict)
+    message: str = ""
+
+
+# ---------------------------------------------------------------- before execution
+
+
+class InputChecked(EventBase):
+    type: Literal["input_checked"] = "input_checked"
+    input_id: str
+    category: Literal["artifact", "decision", "constraint"]
+    ok: bool
+    detail: str = ""
+    remediation: str = ""
+
+
+class PlanReviewed(EventBase):
+    type: Literal["plan_reviewed"] = "plan_reviewed"
+    approved: bool
+    plan_markdown_sha256: str = ""
+
+
+class ApprovalGiven(EventBase):
+    type: Literal["approval_given"] = "approval_given"
+    role: str
+    role_title: str
+    gate: Literal["execution", "validation"]
+    name: str
+
+
+# ---------------------------------------------------------------- steps and actions
+
+
+class StepStarted(EventBase):
+    type: Literal["step_started"] = "step_started"
+    step: str
+    attempt: int = 1
+
+
+class StepFinished(EventBase):
+    type: Literal["step_finished"] = "step_finished"
+    step: str
+    status: Literal["done", "failed", "skipped", "aborted", "not_applicable", "manual"]
+
+
+class ActionStarted(EventBase):
+    type: Literal["action_started"] = "action_started"
+    step: str
+    action: str
+    kind: str
+    attempt: int = 1
+    description: str = ""
+    hosts: list[str] = Field(default_factory=list)
+    """For a retry of failed hosts only: those hosts; else every host of the group (or empty)."""
+
+
+class ActionOutput(EventBase):
+    type: Literal["action_output"] = "action_output"
+    step: str
+    action: str
+    host: str = ""
+    stream: Literal["stdout", "stderr", "info"] = "stdout"
+    lines: list[str]
+    """A batch of already-redacted lines."""
+
+
+class HostResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    status: HostStatus
+    exit_code: int | None = None
+    duration: float = 0.0
+    error: str = ""
+
+
+class ActionFinished(EventBase):
+    type: Literal["action_finished"] = "action_finished"
+    step: str
+    action: str
+    attempt: int = 1
+    status: ActionStatus
+    exit_code: int | None = None
+    duration: float = 0.0
+    error: str = ""
+    hosts: list[HostResult] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Adapter facts for the report: backup paths, previous values, revisions."""
+
+
+class Verification(EventBase):
+    type: Literal["verification"] = "verification"
+    step: str
+    action: str = ""
+    """The action whose state was read back, or '' for a step check."""
+    check: str
+    category: str = "state"
+    expected: str = ""
+    observed: str = ""
+    ok: bool
+
+
+# ---------------------------------------------------------------- health and time
+
+
+class HealthChanged(EventBase):
+    type: Literal["health_changed"] = "health_changed"
+    probe: str
+    old: HealthState
+    new: HealthState
+    reason: str = ""
+    latency_ms: float | None = None
+
+
+class HealthSample(EventBase):
+    type: Literal["health_sample"] = "health_sample"
+    samples: dict[str, list[Any]]
+    """probe id -> [[t_offset_s, state, latency_ms|None], ...] since the last sample event."""
+
+
+class HealthAlert(EventBase):
+    type: Literal["health_alert"] = "health_alert"
+    probe: str
+    reason: str
+
+
+class WindowWarning(EventBase):
+    type: Literal["window_warning"] = "window_warning"
+    percent: int
+    elapsed: float
+    window: float
+
+
+# ---------------------------------------------------------------- decisions
+
+
+class Evidence(BaseModel):
+    """What the operator had on screen when a decision was asked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    verifications: list[dict[str, Any]] = Field(default_factory=list)
+    """[{check, expected, observed, ok, action, category}] of the step so far."""
+    health: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """probe -> {state, reason, latency_ms}."""
+    window_used: float = 0.0
+    """Seconds since the session started (resumes included)."""
+    window: float = 0.0
+    failed_hosts: list[str] = Field(default_factory=list)
+    detail: str = ""
+
+
+class DecisionRequested(EventBase):
+    type: Literal["decision_requested"] = "decision_requested"
+    request_id: int
+    kind: DecisionKind
+    step: str = ""
+    action: str = ""
+    subject: str = ""
+    """Input id, role id, ... depending on kind."""
+    question: str
+    options: list[DecisionChoice]
+    needs_reason: list[DecisionChoice] = Field(default_factory=list)
+    evidence: Evidence = Field(default_factory=Evidence)
+
+
+class DecisionMade(EventBase):
+    type: Literal["decision_made"] = "decision_made"
+    request_id: int
+    kind: DecisionKind
+    step: str = ""
+    action: str = ""
+    subject: str = ""
+    choice: DecisionChoice
+    reason: str = ""
+    by: str
+
+
+class Signal(EventBase):
+    type: Literal["signal"] = "signal"
+    name: Literal["Rollback complete", "System restored", "Root cause analysis initiated"]
+
+
+Event = Annotated[
+    Union[
+        SessionStarted,
+        SessionResumed,
+        SessionInterrupted,
+        SessionFinished,
+        InputChecked,
+        PlanReviewed,
+        ApprovalGiven,
+        StepStarted,
+        StepFinished,
+        ActionStarted,
+        ActionOutput,
+        ActionFinished,
+        Verification,
+        HealthChanged,
+        HealthSample,
+        HealthAlert,
+        WindowWarning,
+        DecisionRequested,
+        DecisionMade,
+        Signal,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(line: str | bytes) -> Event:
+    """Parse one JSON line into its event class (raises pydantic.ValidationError)."""
+    return EVENT_ADAPTER.validate_json(line)
+
+
+def dump_event(event: EventBase) -> str:
+    """Canonical one-line JSON of an event (no spaces, stable key order, UTC 'Z' times)."""
+    return event.model_dump_json()

@@ -1,0 +1,381 @@
+"""Action models: one `kind` per adapter, a discriminated union the runner dispatches on."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from rollback_tui.plan.types import Duration, Strict
+
+SECRET_REF = re.compile(r"\$\{secrets\.[A-Za-z_][A-Za-z0-9_-]*\}")
+_CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token", "cookie"}
+
+
+def require_secret_ref(value: str | None) -> str | None:
+    """A credential field must reference a secret, never hold the value inline."""
+    if value is not None and not SECRET_REF.search(value):
+        raise ValueError("inline secret: write a reference such as '${secrets.NAME}' and declare NAME under 'secrets:'")
+    return value
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Credential headers must take their value from a secret reference."""
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS and not SECRET_REF.search(value):
+            raise ValueError(
+                f"inline secret in header {name!r}: write '${{secrets.NAME}}' and declare NAME under 'secrets:'"
+            )
+    return headers
+
+
+SecretRef = Annotated[str, Field(pattern=SECRET_REF.pattern, description="A `${secrets.NAME}` reference.")]
+
+
+class Retry(Strict):
+    """How an action is retried automatically before the operator is asked."""
+
+    attempts: int = Field(1, ge=1, le=20)
+    """Total attempts, the first included."""
+    delay: Duration = 2.0
+    """Pause between attempts."""
+
+
+class ActionBase(Strict):
+    """Fields every action has."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Unique name of the action within its step."""
+    description: str = ""
+    """What the action does, in the operator's words (shown in the plan review)."""
+    timeout: Duration = 300.0
+    """The action is cancelled (and its processes killed) after this long."""
+    retry: Retry = Field(default_factory=Retry)
+    """Automatic retries before the operator is asked."""
+    manual: bool = False
+    """A manual procedure: the runner shows it and the operator confirms it was done by hand."""
+
+
+# ---------------------------------------------------------------- generic
+
+
+class ShellAction(ActionBase):
+    """A local command. An argv list by default, so variables are never interpreted by a shell."""
+
+    kind: Literal["shell"]
+    argv: list[str] | None = None
+    """The command as an argument list."""
+    command: str | None = None
+    """A command line for `sh -c`; only with `shell: true`."""
+    shell: bool = False
+    """Run `command` through `sh -c` (variables then reach a shell: listed as a risk)."""
+    cwd: str | None = None
+    """Working directory."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment variables (may reference secrets)."""
+    expect_exit: int = 0
+    """Exit status that counts as success."""
+    verify_argv: list[str] | None = None
+    """Optional read-back command whose success proves the state."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ShellAction:
+        if self.shell:
+            if not self.command or self.argv:
+                raise ValueError("with 'shell: true' give 'command' (a string) and no 'argv'")
+        elif self.command is not None:
+            raise ValueError("'command' runs through a shell: add 'shell: true', or give 'argv' as a list")
+        elif not self.argv:
+            raise ValueError("give 'argv' (a list of arguments)")
+        return self
+
+
+class SshAction(ActionBase):
+    """A command on every host of a host group, with bounded concurrency and a result per host."""
+
+    kind: Literal["ssh"]
+    group: str
+    """Name of a host group under `host_groups:`."""
+    command: str
+    """The remote command line (the remote shell interprets it)."""
+    expect_exit: int = 0
+    """Exit status that counts as success on a host."""
+    concurrency: int | None = Field(None, ge=1, le=500)
+    """Overrides the host group's concurrency."""
+    verify_command: str | None = None
+    """Optional read-back command run on every host by `verify`."""
+
+
+# ---------------------------------------------------------------- flags
+
+
+class FlagdAction(ActionBase):
+    """Disable flags in a flagd flag-definition file (CNCF flagd JSON format)."""
+
+    kind: Literal["flagd"]
+    file: str
+    """Path of the flagd JSON file."""
+    flags: list[str] = Field(min_length=1)
+    """Flag keys to disable."""
+    mode: Literal["disable", "default_off"] = "default_off"
+    """`disable` sets state DISABLED; `default_off` keeps it enabled with the off variant as default."""
+    off_variant: str = "off"
+    """Name of the variant that means off."""
+
+
+class UnleashAction(ActionBase):
+    """Disable flags in one environment through the Unleash Admin API and set gradual rollouts to 0 %."""
+
+    kind: Literal["unleash"]
+    url: str
+    """Base URL of Unleash, e.g. https://unleash.example.com."""
+    project: str = "default"
+    """Unleash project id."""
+    environment: str
+    """Unleash environment, e.g. production."""
+    flags: list[str] = Field(min_length=1)
+    """Feature toggle names."""
+    token: SecretRef
+    """Admin API token, as `${secrets.NAME}`."""
+    zero_rollout: bool = True
+    """Also set every flexibleRollout strategy's rollout to 0."""
+
+
+class HttpFlagAction(ActionBase):
+    """A generic HTTP flag API: one request turns the flag off, another reads it back."""
+
+    kind: Literal["http_flag"]
+    flag: str
+    """Flag name (for the report)."""
+    method: str = "PATCH"
+    """Method of the disabling request."""
+    url: str
+    """URL of the disabling request."""
+    body: Any = None
+    """JSON body of the disabling request."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Headers; credentials as `${secrets.NAME}`."""
+    verify_url: str | None = None
+    """URL that returns the flag's state (default: `url` with GET)."""
+    verify_field: str = "enabled"
+    """Dotted path of the state in the JSON answer."""
+    verify_equals: Any = False
+    """Value that means disabled."""
+
+    _check_headers = field_validator("headers")(classmethod(lambda cls, v: check_headers(v)))
+
+
+# ---------------------------------------------------------------- code
+
+
+class GitAction(ActionBase):
+    """Move a deploy checkout to a tag or commit, or revert a merge commit."""
+
+    kind: Literal["git"]
+    repo: str
+    """Path of the deploy checkout."""
+    mode: Literal["checkout", "revert"] = "checkout"
+    """`checkout` moves HEAD to `ref`; `revert` reverts `ref` (a merge commit with `mainline`)."""
+    ref: str
+    """Tag, branch or commit to move to (checkout) or to revert (revert)."""
+    mainline: int = 1
+    """Parent number kept when reverting a merge commit."""
+    version_url: str | None = None
+    """Optional HTTP endpoint whose answer must report the target version."""
+    version_field: str | None = None
+    """Dotted JSON path of the version in that answer (plain text when omitted)."""
+    expect_version: str | None = None
+    """Version the endpoint must report (default: `ref`)."""
+
+
+class KubectlAction(ActionBase):
+    """Roll a Kubernetes workload back (`rollout undo` or `set image`) and wait for it."""
+
+    kind: Literal["kubectl"]
+    resource: str
+    """Workload, e.g. `deployment/checkout`."""
+    namespace: str = "default"
+    """Namespace."""
+    mode: Literal["undo", "set_image"] = "undo"
+    """`undo` (optionally to a revision) or `set_image`."""
+    to_revision: int | None = None
+    """Revision for `rollout undo --to-revision`."""
+    container: str | None = None
+    """Container name for `set image`."""
+    image: str | None = None
+    """Image for `set image` and the expected image for verify."""
+    context: str | None = None
+    """kubectl context."""
+    kubeconfig: str | None = None
+    """kubeconfig path."""
+    wait: bool = True
+    """Run `rollout status` until the rollout completes."""
+
+
+class HelmAction(ActionBase):
+    """`helm rollback RELEASE REVISION`."""
+
+    kind: Literal["helm"]
+    release: str
+    """Release name."""
+    revision: int
+    """Revision to roll back to."""
+    namespace: str = "default"
+    """Namespace."""
+    context: str | None = None
+    """kube context."""
+    wait: bool = True
+    """Pass --wait."""
+
+
+# ---------------------------------------------------------------- configuration
+
+
+class RestoreFile(Strict):
+    """One file restored from the deployment snapshot."""
+
+    path: str
+    """The live file."""
+    snapshot: str
+    """Its known-good copy."""
+
+
+class ConfigFilesAction(ActionBase):
+    """Restore files from a snapshot, keeping a backup of each current file; verify by checksum."""
+
+    kind: Literal["config_files"]
+    files: list[RestoreFile] = Field(min_length=1)
+    """Files to restore."""
+    backup_dir: str | None = None
+    """Where the current files are copied first (default: next to each file, `.rollback-backup-<time>`)."""
+
+
+class EnvFileAction(ActionBase):
+    """Roll a `.env`-style file back key by key, from a snapshot file or explicit values."""
+
+    kind: Literal["env_file"]
+    path: str
+    """The live `.env` file."""
+    snapshot: str | None = None
+    """Known-good `.env` whose keys are restored."""
+    values: dict[str, str] = Field(default_factory=dict)
+    """Explicit KEY: value pairs to set (may reference secrets)."""
+    remove: list[str] = Field(default_factory=list)
+    """Keys to delete."""
+
+
+# ---------------------------------------------------------------- database
+
+
+class DbSafety(Strict):
+    """Backups and integrity checks around a database rollback."""
+
+    backup: bool = True
+    """Back up the database first (SQLite online backup API, pg_dump for PostgreSQL)."""
+    backup_dir: str | None = None
+    """Where the backup goes (default: the journal's directory)."""
+    integrity_check: bool = True
+    """SQLite `PRAGMA integrity_check` before and after."""
+    row_count_tables: list[str] = Field(default_factory=list)
+    """Tables whose row counts must be unchanged by the rollback."""
+
+
+class AlembicAction(ActionBase):
+    """`alembic downgrade` to a revision."""
+
+    kind: Literal["alembic"]
+    config: str
+    """Path of alembic.ini (its script_location is used)."""
+    url: str
+    """Database URL (overrides the ini's sqlalchemy.url); password via `${secrets.NAME}`."""
+    revision: str
+    """Target revision id (or `base`)."""
+    safety: DbSafety = Field(default_factory=DbSafety)
+    """Backups and integrity checks."""
+
+
+class SqlAction(ActionBase):
+    """A plain SQL rollback script for SQLite or PostgreSQL."""
+
+    kind: Literal["sql"]
+    url: str
+    """`sqlite:///path.db` or `postgresql://user@host:port/db`."""
+    script: str
+    """Path of the rollback script."""
+    verify_query: str | None = None
+    """Query whose first value proves the rollback."""
+    verify_equals: Any = None
+    """Expected value of `verify_query`."""
+    safety: DbSafety = Field(default_factory=DbSafety)
+    """Backups and integrity checks."""
+
+
+# ---------------------------------------------------------------- infrastructure
+
+
+class TerraformAction(ActionBase):
+    """Terraform / OpenTofu: apply a saved plan or a previous configuration; verify with `plan -detailed-exitcode`."""
+
+    kind: Literal["terraform"]
+    binary: Literal["terraform", "tofu"] = "terraform"
+    """Which tool."""
+    workdir: str
+    """Directory of the configuration."""
+    plan_file: str | None = None
+    """A saved plan to apply (preferred)."""
+    var_files: list[str] = Field(default_factory=list)
+    """`-var-file` arguments when applying the configuration."""
+
+
+# ---------------------------------------------------------------- notify
+
+
+class HttpAction(ActionBase):
+    """A webhook request: notify stakeholders, comment on the ticket."""
+
+    kind: Literal["http"]
+    preset: Literal["plain", "slack", "jira_comment"] = "plain"
+    """`slack` posts `{"text": text}`; `jira_comment` posts to `/rest/api/2/issue/ISSUE/comment`."""
+    method: str = "POST"
+    """HTTP method."""
+    url: str
+    """URL (for `jira_comment`, the Jira base URL)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Headers; credentials as `${secrets.NAME}`."""
+    json_body: Any = None
+    """JSON body (plain preset)."""
+    text: str | None = None
+    """Message text (slack and jira_comment presets)."""
+    issue: str | None = None
+    """Jira issue key (jira_comment preset)."""
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    """Statuses that count as success."""
+
+    _check_headers = field_validator("headers")(classmethod(lambda cls, v: check_headers(v)))
+
+
+Action = Annotated[
+    Union[
+        ShellAction,
+        SshAction,
+        FlagdAction,
+        UnleashAction,
+        HttpFlagAction,
+        GitAction,
+        KubectlAction,
+        HelmAction,
+        ConfigFilesAction,
+        EnvFileAction,
+        AlembicAction,
+        SqlAction,
+        TerraformAction,
+        HttpAction,
+    ],
+    Field(discriminator="kind"),
+]
+
+ACTION_KINDS: tuple[str, ...] = (
+    "shell", "ssh", "flagd", "unleash", "http_flag", "git", "kubectl", "helm",
+    "config_files", "env_file", "alembic", "sql", "terraform", "http",
+)

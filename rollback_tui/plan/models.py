@@ -1,0 +1,277 @@
+"""The plan: pydantic models of everything the seed procedure needs, parsed once at the edge."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rollback_tui.plan.actions import Action
+from rollback_tui.plan.probes import Probe, StepCheck
+from rollback_tui.plan.types import (
+    DEFAULT_ORDER,
+    STEP_ORDER,
+    STEP_QUESTIONS,
+    STEP_TITLES,
+    Duration,
+    Scope,
+    StepId,
+    Strict,
+)
+
+Remediation = Literal["halt", "use_backup", "emergency_plan", "manual_procedure", "proceed"]
+"""Seed §3 remediation paths: halt; use available backups or previous version; create an emergency
+rollback plan; use manual rollback procedures; `proceed` (the input is informational)."""
+
+Gate = Literal["execution", "validation"]
+
+
+class Metadata(Strict):
+    """Who and what the rollback is about."""
+
+    name: str = Field(min_length=1)
+    """Short name of the rollback (used in file names and the header)."""
+    incident: str = ""
+    """Incident id, e.g. INC-4211."""
+    service: str = ""
+    """The service being rolled back."""
+    environment: str = ""
+    """Environment, e.g. production."""
+    owner: str = ""
+    """Owning team (seed: DevOps Team / Feature Development Team)."""
+    ticket: str = ""
+    """Ticket URL (Jira or similar)."""
+    trigger: str = ""
+    """Why the rollback was invoked (seed §2): failed deployment, failed validation, alert, ..."""
+
+
+class Role(Strict):
+    """An approving role (seed §7 'Who/what can approve completion')."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Role id, e.g. devops-lead."""
+    title: str
+    """Role title shown on screen, e.g. DevOps Lead."""
+    approves: list[Gate] = Field(min_length=1)
+    """Which gates this role approves: execution, validation."""
+
+
+def _default_roles() -> list[Role]:
+    return [
+        Role(id="devops-lead", title="DevOps Lead", approves=["execution"]),
+        Role(id="tech-lead", title="Technical Lead", approves=["validation"]),
+    ]
+
+
+class Approvals(Strict):
+    """Who must sign off, and whether one person may hold two roles."""
+
+    roles: list[Role] = Field(default_factory=_default_roles)
+    """Roles; by default the seed's DevOps Lead (execution) and Technical Lead (validation)."""
+    allow_same_person: bool = False
+    """Allow one name to approve for two roles."""
+
+
+class FileCheck(Strict):
+    """The input exists when this path exists."""
+
+    path: str
+    """A file or directory."""
+
+
+class UrlCheck(Strict):
+    """The input exists when this URL answers with a status below 400."""
+
+    url: str
+    """HTTP(S) URL."""
+
+
+class CommandCheck(Strict):
+    """The input exists when this command exits 0."""
+
+    argv: list[str] = Field(min_length=1)
+    """Argument list."""
+
+
+class Artifact(Strict):
+    """A required artifact (seed §3 'Artifacts')."""
+
+    id: str
+    """Name, e.g. deployment-snapshot."""
+    description: str = ""
+    """What it is and where it comes from."""
+    check: FileCheck | UrlCheck | CommandCheck | None = None
+    """How its presence is checked: `path`, `url` or `argv`. Without a check the operator confirms it."""
+    remediation: Remediation = "halt"
+    """What happens when it is missing."""
+    remediation_note: str = ""
+    """Where the backup, previous version or manual procedure is."""
+
+
+class DecisionInput(Strict):
+    """A decision that must already be made (seed §3 'Decisions already made')."""
+
+    id: str
+    """Name, e.g. rollback-approved."""
+    description: str
+    """The decision, e.g. 'Rollback decision made and approved'."""
+    made_by: str = ""
+    """Who made it (name or role)."""
+    remediation: Remediation = "halt"
+    """What happens when the operator cannot confirm it."""
+
+
+class Constraints(Strict):
+    """Seed §3 'Constraints'."""
+
+    window: Duration = 3600.0
+    """The rollback window; warnings at 50 %, 80 % and 100 %."""
+    system_state: str = ""
+    """What must be true of the system for a rollback (the operator confirms it)."""
+    team: list[str] = Field(default_factory=list)
+    """The rollback team (names or rotations) that must be available."""
+
+
+class Inputs(Strict):
+    """Required inputs (seed §3)."""
+
+    artifacts: list[Artifact] = Field(default_factory=list)
+    """Deployment snapshot, rollback plan, documentation, flag configuration, scripts, infrastructure procedures."""
+    decisions: list[DecisionInput] = Field(default_factory=list)
+    """Rollback approved, scope determined."""
+    constraints: Constraints = Field(default_factory=Constraints)
+    """Window, system state, team."""
+
+
+class RollbackPlanSpec(Strict):
+    """Seed §4: the plan that must be reviewed before execution."""
+
+    scope: list[Scope] = Field(min_length=1)
+    """What to roll back."""
+    approach: Literal["automated", "manual", "partial"] = "automated"
+    """How to roll back."""
+    order: list[Scope] = Field(default_factory=lambda: list(DEFAULT_ORDER))
+    """Order of rollback (the seed's: flags, code, configuration, database, infrastructure)."""
+    risks: list[str] = Field(default_factory=list)
+    """Risks and unknowns."""
+    validation_points: list[str] = Field(default_factory=list)
+    """When and how rollback success is validated."""
+
+
+class SshOptions(Strict):
+    """How to reach a host group."""
+
+    user: str = "root"
+    """Remote user."""
+    port: int = Field(22, ge=1, le=65535)
+    """Default port (a host may say host:port)."""
+    key_file: str | None = None
+    """Private key; default: ssh-agent, then ~/.ssh/id_ed25519 and friends."""
+    known_hosts: str | None = None
+    """known_hosts file; default ~/.ssh/known_hosts."""
+    strict_host_key_checking: bool = True
+    """Turning this off is listed as a risk in the plan review."""
+    jump_host: str | None = None
+    """Optional jump host, `user@host:port`."""
+    connect_timeout: Duration = 10.0
+    """Per-host connection timeout."""
+
+
+class HostGroup(SshOptions):
+    """Hosts reached over SSH."""
+
+    hosts: list[str] = Field(min_length=1)
+    """Host names or addresses, optionally host:port."""
+    concurrency: int = Field(20, ge=1, le=500)
+    """Hosts contacted at once."""
+
+
+class EnvSecret(Strict):
+    """A secret read from an environment variable."""
+
+    env: str
+    """Variable name."""
+
+
+class FileSecret(Strict):
+    """A secret read from a file (trailing newline stripped)."""
+
+    file: str
+    """Path."""
+
+
+class Step(Strict):
+    """One of the seven steps."""
+
+    id: StepId
+    """assess, flags, code, configuration, database, infrastructure or validate."""
+    title: str | None = None
+    """Defaults to the seed's title."""
+    question: str | None = None
+    """The go/no-go question; defaults to the seed's."""
+    notes: str = ""
+    """Guidance shown to the operator."""
+    actions: list[Action] = Field(default_factory=list)
+    """Actions, run in order."""
+    verify: list[StepCheck] = Field(default_factory=list)
+    """Checks run after the actions; their results are the evidence for go/no-go."""
+
+    @property
+    def display_title(self) -> str:
+        return self.title or STEP_TITLES[self.id]
+
+    @property
+    def display_question(self) -> str:
+        return self.question or STEP_QUESTIONS[self.id]
+
+    @model_validator(mode="after")
+    def _unique_action_ids(self) -> Step:
+        seen: set[str] = set()
+        for action in self.actions:
+            if action.id in seen:
+                raise ValueError(f"two actions are named {action.id!r} in step {self.id.value}")
+            seen.add(action.id)
+        return self
+
+
+class Plan(Strict):
+    """A rollback plan file."""
+
+    version: Literal[1] = 1
+    """Format version."""
+    metadata: Metadata
+    """Name, incident, service, environment, owner, ticket."""
+    approvals: Approvals = Field(default_factory=Approvals)
+    """Roles that sign off."""
+    inputs: Inputs = Field(default_factory=Inputs)
+    """Required inputs (seed §3)."""
+    rollback: RollbackPlanSpec
+    """Scope, approach, order, risks, validation points (seed §4)."""
+    variables: dict[str, str] = Field(default_factory=dict)
+    """Values substituted for `${name}` in strings."""
+    secrets: dict[str, EnvSecret | FileSecret] = Field(default_factory=dict)
+    """Secrets, referenced as `${secrets.NAME}`; read from `env` or `file`, never inline."""
+    host_groups: dict[str, HostGroup] = Field(default_factory=dict)
+    """SSH host groups."""
+    health: list[Probe] = Field(default_factory=list)
+    """Probes the monitor runs for the whole session."""
+    steps: list[Step] = Field(min_length=1)
+    """The steps, in the seed's order; steps left out are not applicable."""
+
+    def step(self, step_id: StepId) -> Step | None:
+        """The plan's step with this id, or None when it is not applicable."""
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        return None
+
+    def probe(self, probe_id: str) -> Probe | None:
+        for probe in self.health:
+            if probe.id == probe_id:
+                return probe
+        return None
+
+    @property
+    def applicable_steps(self) -> list[StepId]:
+        present = {step.id for step in self.steps}
+        return [step_id for step_id in STEP_ORDER if step_id in present]

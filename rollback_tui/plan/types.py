@@ -1,0 +1,123 @@
+"""Small shared field types of the plan format: durations, step ids, scopes, the strict base model."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Turn `90`, `1.5`, `"30s"`, `"5m"`, `"1h"` or `"250ms"` into seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '1h'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT[match.group(2)]
+    raise ValueError(f"{value!r} is not a duration; write seconds (90) or '30s', '5m', '1h', '250ms'")
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way an operator reads them: `45m`, `1h30m`, `12s`, `0.25s`."""
+    if seconds < 1:
+        return f"{seconds:g}s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if secs or not parts:
+        parts.append(f"{secs}s")
+    return "".join(parts)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+            ],
+            "description": "Seconds, or a string such as '30s', '5m', '1h', '250ms'.",
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    """Base of every plan model: unknown keys are errors, values are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=False)
+
+
+class StepId(str, Enum):
+    """The seven steps of the procedure (seed §5), in their required order."""
+
+    assess = "assess"
+    flags = "flags"
+    code = "code"
+    configuration = "configuration"
+    database = "database"
+    infrastructure = "infrastructure"
+    validate = "validate"
+
+
+STEP_ORDER: tuple[StepId, ...] = tuple(StepId)
+
+STEP_TITLES: dict[StepId, str] = {
+    StepId.assess: "Assess rollback situation",
+    StepId.flags: "Disable feature flags",
+    StepId.code: "Roll back code changes",
+    StepId.configuration: "Roll back configuration changes",
+    StepId.database: "Roll back database migrations",
+    StepId.infrastructure: "Roll back infrastructure changes",
+    StepId.validate: "Validate rollback and document",
+}
+
+STEP_QUESTIONS: dict[StepId, str] = {
+    StepId.assess: "Is the rollback scope determined and the plan created?",
+    StepId.flags: "Are the feature flags disabled successfully?",
+    StepId.code: "Is the code rolled back successfully?",
+    StepId.configuration: "Is the configuration rolled back successfully?",
+    StepId.database: "Are the database migrations rolled back successfully?",
+    StepId.infrastructure: "Is the infrastructure rolled back successfully?",
+    StepId.validate: "Is the rollback validated and documented successfully?",
+}
+
+
+class Scope(str, Enum):
+    """What a rollback can touch (seed §4 'Rollback scope')."""
+
+    flags = "flags"
+    code = "code"
+    configuration = "configuration"
+    database = "database"
+    infrastructure = "infrastructure"
+
+
+#: The step that rolls back each scope.
+SCOPE_STEP: dict[Scope, StepId] = {
+    Scope.flags: StepId.flags,
+    Scope.code: StepId.code,
+    Scope.configuration: StepId.configuration,
+    Scope.database: StepId.database,
+    Scope.infrastructure: StepId.infrastructure,
+}
+
+#: The seed's default rollback order.
+DEFAULT_ORDER: tuple[Scope, ...] = tuple(Scope)
