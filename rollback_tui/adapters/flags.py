@@ -1,0 +1,455 @@
+"""Feature-flag adapters: flagd flag-definition files, the Unleash Admin API, and a generic HTTP flag API."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
+from rollback_tui.adapters.config import atomic_write, backup_file, read_bytes, resolve_path, utc_stamp
+from rollback_tui.adapters.httputil import (
+    dotted,
+    expand_headers,
+    expand_json,
+    new_client,
+    request_timeout,
+    send,
+    show_json,
+)
+from rollback_tui.errors import AdapterError, RollbackError
+from rollback_tui.plan.actions import FlagdAction, HttpFlagAction, UnleashAction
+
+_DESCRIBE_TIMEOUT = 10.0  # describe only reads; a plan review must not hang on a slow flag service
+
+# ---------------------------------------------------------------- flagd file format
+
+
+def load_flagd(path: Path) -> dict[str, Any]:
+    """Parse a flagd flag-definition file; invalid JSON is reported as path:line:col."""
+    try:
+        text = read_bytes(path, "flagd file").decode("utf-8")
+    except UnicodeDecodeError:
+        raise AdapterError(f"{path}: not UTF-8 text, so not a flagd JSON file") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AdapterError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}",
+                           hint="fix the file (nothing was changed), or restore it from the deployment snapshot") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("flags"), dict):
+        raise AdapterError(f"{path}: no top-level 'flags' object: not a flagd flag-definition file")
+    return doc
+
+
+def _flag(doc: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    flag = doc["flags"].get(key)
+    if not isinstance(flag, dict):
+        known = ", ".join(sorted(doc["flags"])) or "none"
+        raise AdapterError(f"{path}: flag {key!r} is not defined (flags in the file: {known})",
+                           hint="fix the flag key in the plan")
+    return flag
+
+
+def fractional_lists(node: Any) -> Iterator[list[Any]]:
+    """Every `fractional` argument list inside a targeting rule (also nested in `if` and other operators)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "fractional" and isinstance(value, list):
+                yield value
+            else:
+                yield from fractional_lists(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from fractional_lists(item)
+
+
+def _buckets(args: list[Any]) -> list[list[Any]]:
+    # the first argument may be a bucketing expression (`{"cat": [...]}`); buckets are [variant, weight?]
+    return [item for item in args if isinstance(item, list) and item]
+
+
+def _weight(bucket: list[Any]) -> float:
+    if len(bucket) < 2:
+        return 1.0  # flagd's shorthand: a bucket without a weight weighs 1
+    weight = bucket[1]
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ValueError("computed weight")
+    return float(weight)
+
+
+def fractional_summary(args: list[Any]) -> str:
+    """`on 25 %, off 75 %` for one fractional rule."""
+    try:
+        buckets = [(bucket[0], _weight(bucket)) for bucket in _buckets(args)]
+    except ValueError:
+        return "computed weights"
+    total = sum(weight for _, weight in buckets)
+    if total <= 0:
+        return ", ".join(f"{variant} 0 %" for variant, _ in buckets) or "no buckets"
+    return ", ".join(f"{variant if isinstance(variant, str) else 'computed'} {weight * 100 / total:g} %"
+                     for variant, weight in buckets)
+
+
+def zero_fractional(args: list[Any], off: str) -> None:
+    """Every non-off bucket weighs 0 and the off variant gets the whole weight (added when absent)."""
+    buckets = _buckets(args)
+    for bucket in buckets:
+        if not isinstance(bucket[0], str):
+            raise ValueError("a bucket with a computed variant")
+        _weight(bucket)
+    total = sum(_weight(bucket) for bucket in buckets)
+    total = int(total) if total == int(total) and total > 0 else (total or 100)
+    has_off = False
+    for bucket in buckets:
+        if bucket[0] == off:
+            bucket[1:] = [total]
+            has_off = True
+        else:
+            bucket[1:] = [0]
+    if not has_off:
+        args.append([off, total])
+
+
+def fractional_is_off(args: list[Any], off: str) -> bool:
+    try:
+        return all(bucket[0] == off or _weight(bucket) == 0 for bucket in _buckets(args)) and any(
+            bucket[0] == off and _weight(bucket) > 0 for bucket in _buckets(args))
+    except ValueError:
+        return False
+
+
+def other_variant_literals(targeting: Any, variants: dict[str, Any], off: str) -> list[str]:
+    """Variant names other than `off` that a rule can return outside fractional buckets (e.g. an `if`)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key not in ("fractional", "var", "$ref"):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, str) and node in variants and node != off and node not in found:
+            found.append(node)
+
+    walk(targeting)
+    return found
+
+
+def apply_flagd(flag: dict[str, Any], key: str, action: FlagdAction) -> list[str]:
+    """Turn one flag off in place; returns the `before -> after` changes (empty when already off)."""
+    off = action.off_variant
+    variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
+    changes: list[str] = []
+    if action.mode == "disable":
+        if flag.get("state") != "DISABLED":
+            changes.append(f"state {flag.get('state', '(unset)')} -> DISABLED")
+            flag["state"] = "DISABLED"
+    else:
+        if off not in variants:
+            raise AdapterError(f"flag {key!r} has no variant {off!r} (variants: {', '.join(variants) or 'none'})",
+                               hint="set off_variant in the plan to the variant that means off")
+        if flag.get("defaultVariant") != off:
+            changes.append(f"defaultVariant {flag.get('defaultVariant', '(unset)')} -> {off}")
+            flag["defaultVariant"] = off
+    if off not in variants:
+        return changes  # mode disable without an off variant: the state alone turns it off
+    for args in fractional_lists(flag.get("targeting")):
+        if fractional_is_off(args, off):
+            continue
+        before = fractional_summary(args)
+        try:
+            zero_fractional(args, off)
+        except ValueError as exc:
+            if action.mode == "disable":
+                continue  # the DISABLED state wins over targeting
+            raise AdapterError(f"flag {key!r}: fractional rule has {exc}; cannot set it to 0 % automatically",
+                               hint="use mode: disable, or edit the rule by hand") from None
+        changes.append(f"fractional {before} -> {fractional_summary(args)}")
+    return changes
+
+
+class FlagdAdapter:
+    """Disables flags in a flagd JSON file: backup, atomic rewrite (indent 2, mode kept), read-back."""
+
+    kind: ClassVar[str] = "flagd"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
+
+    async def describe(self, action: FlagdAction, ctx: ActionContext) -> Description:
+        path = resolve_path(ctx, action.file)
+        doc = load_flagd(path)
+        details: list[str] = []
+        risks: list[str] = []
+        for key in action.flags:
+            flag = copy.deepcopy(_flag(doc, key, path))
+            variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
+            targeting = flag.get("targeting")
+            try:
+                changes = apply_flagd(flag, key, action)
+            except AdapterError as exc:
+                risks.append(str(exc).splitlines()[0])
+                continue
+            details.append(f"flag {key}: {'; '.join(changes) if changes else 'already off, no change'}")
+            if action.mode == "default_off":
+                others = other_variant_literals(targeting, variants, action.off_variant)
+                if others:
+                    risks.append(f"flag {key}: a targeting rule can still return {', '.join(others)}; "
+                                 "default_off does not change it (use mode: disable)")
+            if "$ref" in json.dumps(targeting or {}):
+                risks.append(f"flag {key}: targeting uses a shared $evaluators rule, which is not changed")
+        summary = f"{path}: turn off {len(action.flags)} flag(s) ({action.mode}); backup kept"
+        return Description(summary, details, risks)
+
+    async def run(self, action: FlagdAction, ctx: ActionContext) -> ActionResult:
+        path = resolve_path(ctx, action.file)
+        doc = load_flagd(path)
+        changed: dict[str, list[str]] = {}
+        for key in action.flags:
+            changes = apply_flagd(_flag(doc, key, path), key, action)
+            if changes:
+                changed[key] = changes
+            for change in changes or ["already off, no change"]:
+                ctx.log(f"flag {key}: {change}")
+        if not changed:
+            return ActionResult("ok", details={"file": str(path), "changed": {}, "backup": None})
+        backup = backup_file(path, ctx.workdir / "backups", utc_stamp())
+        ctx.log(f"{path}: backed up to {backup}")
+        atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), like=path)
+        ctx.log(f"{path}: written ({len(changed)} flag(s) changed)")
+        return ActionResult("ok", details={"file": str(path), "changed": changed, "backup": str(backup)})
+
+    async def verify(self, action: FlagdAction, ctx: ActionContext) -> list[CheckResult]:
+        path = resolve_path(ctx, action.file)
+        doc = load_flagd(path)
+        off = action.off_variant
+        checks: list[CheckResult] = []
+        for key in action.flags:
+            flag = doc["flags"].get(key)
+            if not isinstance(flag, dict):
+                checks.append(CheckResult(f"flagd {key}", "defined", f"missing from {path}", False))
+                continue
+            if action.mode == "disable":
+                state = flag.get("state", "(unset)")
+                checks.append(CheckResult(f"flagd {key} state", "DISABLED", state, state == "DISABLED"))
+            else:
+                default = flag.get("defaultVariant", "(unset)")
+                checks.append(CheckResult(f"flagd {key} defaultVariant", off, str(default), default == off))
+                variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
+                others = other_variant_literals(flag.get("targeting"), variants, off)
+                checks.append(CheckResult(f"flagd {key} targeting", f"no rule returns a variant other than {off}",
+                                          f"can return {', '.join(others)}" if others else "none", not others))
+            for args in fractional_lists(flag.get("targeting")):
+                checks.append(CheckResult(f"flagd {key} fractional", f"{off} 100 %", fractional_summary(args),
+                                          fractional_is_off(args, off) or flag.get("state") == "DISABLED"))
+        return checks
+
+
+# ---------------------------------------------------------------- Unleash Admin API
+
+_ROLLOUT_PARAM = {"flexibleRollout": "rollout", "gradualRolloutRandom": "percentage",
+                  "gradualRolloutSessionId": "percentage", "gradualRolloutUserId": "percentage"}
+_STRATEGY_FIELDS = ("name", "title", "disabled", "sortOrder", "constraints", "parameters", "variants", "segments")
+
+
+class UnleashAdapter:
+    """Turns toggles off in one environment and sets gradual rollouts to 0 %, via the Admin API."""
+
+    kind: ClassVar[str] = "unleash"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
+
+    def _feature_url(self, action: UnleashAction, flag: str) -> str:
+        base = action.url.rstrip("/")
+        return f"{base}/api/admin/projects/{quote(action.project, safe='')}/features/{quote(flag, safe='')}"
+
+    def _env_url(self, action: UnleashAction, flag: str) -> str:
+        return f"{self._feature_url(action, flag)}/environments/{quote(action.environment, safe='')}"
+
+    def _headers(self, action: UnleashAction, ctx: ActionContext) -> dict[str, str]:
+        return {"Authorization": ctx.expand(action.token), "Accept": "application/json"}
+
+    async def _read(self, action: UnleashAction, ctx: ActionContext, client: Any, flag: str,
+                    timeout: float, log: bool = True) -> tuple[bool, list[dict[str, Any]]]:
+        """(enabled, strategies) of the flag in the action's environment, from GET .../features/{flag}."""
+        answer = await send(ctx, client, "GET", self._feature_url(action, flag), headers=self._headers(action, ctx),
+                            timeout=timeout, log=log)
+        if answer.status != 200:
+            raise answer.fail("200")
+        body = answer.json()
+        for env in body.get("environments", []) if isinstance(body, dict) else []:
+            if isinstance(env, dict) and env.get("name") == action.environment:
+                strategies = env.get("strategies")
+                if strategies is None:  # older servers list strategies only on their own endpoint
+                    strategies = await self._strategies(action, ctx, client, flag, timeout, log)
+                return bool(env.get("enabled")), [s for s in strategies if isinstance(s, dict)]
+        raise AdapterError(f"Unleash flag {flag!r} has no environment {action.environment!r}",
+                           hint="check the environment name in the plan")
+
+    async def _strategies(self, action: UnleashAction, ctx: ActionContext, client: Any, flag: str,
+                          timeout: float, log: bool = True) -> list[dict[str, Any]]:
+        answer = await send(ctx, client, "GET", f"{self._env_url(action, flag)}/strategies",
+                            headers=self._headers(action, ctx), timeout=timeout, log=log)
+        if answer.status != 200:
+            raise answer.fail("200")
+        body = answer.json()
+        if not isinstance(body, list):
+            raise AdapterError(f"{answer.label}: expected a list of strategies")
+        return [item for item in body if isinstance(item, dict)]
+
+    @staticmethod
+    def _rollout(strategy: dict[str, Any]) -> tuple[str, str] | None:
+        """(parameter name, value) of a gradual-rollout strategy; None for other strategies."""
+        param = _ROLLOUT_PARAM.get(str(strategy.get("name")))
+        if param is None:
+            return None
+        parameters = strategy.get("parameters") or {}
+        return param, str(parameters.get(param, "100"))
+
+    async def describe(self, action: UnleashAction, ctx: ActionContext) -> Description:
+        details: list[str] = []
+        risks: list[str] = []
+        timeout = min(_DESCRIBE_TIMEOUT, action.timeout)
+        async with new_client(timeout) as client:
+            for flag in action.flags:
+                try:
+                    enabled, strategies = await self._read(action, ctx, client, flag, timeout, log=False)
+                except RollbackError as exc:
+                    details.append(f"flag {flag} in {action.environment}: enabled -> disabled (current state unknown)")
+                    risks.append(f"cannot read flag {flag}: {str(exc).splitlines()[0]}")
+                    continue
+                details.append(f"flag {flag} in {action.environment}: "
+                               f"{'enabled -> disabled' if enabled else 'already disabled'}")
+                for strategy in strategies if action.zero_rollout else []:
+                    rollout = self._rollout(strategy)
+                    if rollout and rollout[1] != "0":
+                        details.append(f"  {strategy.get('name')} {strategy.get('id')}: {rollout[1]} % -> 0 %")
+        summary = (f"Unleash {action.url}: disable {len(action.flags)} flag(s) in {action.environment}"
+                   + (" and set gradual rollouts to 0 %" if action.zero_rollout else ""))
+        return Description(summary, details, risks)
+
+    async def _zero(self, action: UnleashAction, ctx: ActionContext, client: Any, flag: str,
+                    timeout: float) -> list[str]:
+        zeroed = []
+        for strategy in await self._strategies(action, ctx, client, flag, timeout):
+            rollout = self._rollout(strategy)
+            if rollout is None or rollout[1] == "0":
+                continue
+            body = {name: strategy[name] for name in _STRATEGY_FIELDS if strategy.get(name) is not None}
+            body["parameters"] = {**(strategy.get("parameters") or {}), rollout[0]: "0"}
+            url = f"{self._env_url(action, flag)}/strategies/{quote(str(strategy.get('id')), safe='')}"
+            answer = await send(ctx, client, "PUT", url, headers=self._headers(action, ctx), json_body=body,
+                                timeout=timeout)
+            if answer.status not in (200, 201, 204):
+                raise answer.fail("200")
+            ctx.log(f"flag {flag}: {strategy.get('name')} {strategy.get('id')} rollout {rollout[1]} % -> 0 %")
+            zeroed.append(str(strategy.get("id")))
+        return zeroed
+
+    async def run(self, action: UnleashAction, ctx: ActionContext) -> ActionResult:
+        timeout = request_timeout(action.timeout)
+        done: dict[str, Any] = {}
+        errors: list[str] = []
+        async with new_client(timeout) as client:
+            for flag in action.flags:  # keep going: every flag turned off counts in an incident
+                try:
+                    answer = await send(ctx, client, "POST", f"{self._env_url(action, flag)}/off",
+                                        headers=self._headers(action, ctx), timeout=timeout)
+                    if answer.status not in (200, 202, 204):
+                        raise answer.fail("200")
+                    ctx.log(f"flag {flag}: disabled in {action.environment}")
+                    zeroed = await self._zero(action, ctx, client, flag, timeout) if action.zero_rollout else []
+                    done[flag] = {"disabled": True, "strategies_zeroed": zeroed}
+                except RollbackError as exc:
+                    errors.append(f"flag {flag}: {exc}")
+                    ctx.log(f"flag {flag}: FAILED: {str(exc).splitlines()[0]}", stream="stderr")
+        if errors:
+            return ActionResult("failed", error=ctx.redactor("\n".join(errors)), details={"flags": done})
+        return ActionResult("ok", details={"flags": done})
+
+    async def verify(self, action: UnleashAction, ctx: ActionContext) -> list[CheckResult]:
+        timeout = request_timeout(max(action.timeout, 5.0))
+        checks: list[CheckResult] = []
+        async with new_client(timeout) as client:
+            for flag in action.flags:
+                try:
+                    enabled, strategies = await self._read(action, ctx, client, flag, timeout)
+                except RollbackError as exc:
+                    checks.append(CheckResult(f"unleash {flag} in {action.environment}", "disabled",
+                                              f"unreadable: {str(exc).splitlines()[0]}", False))
+                    continue
+                checks.append(CheckResult(f"unleash {flag} in {action.environment}", "disabled",
+                                          "enabled" if enabled else "disabled", not enabled))
+                for strategy in strategies if action.zero_rollout else []:
+                    rollout = self._rollout(strategy)
+                    if rollout is not None:
+                        checks.append(CheckResult(f"unleash {flag} {strategy.get('name')} {strategy.get('id')}",
+                                                  "rollout 0 %", f"rollout {rollout[1]} %", rollout[1] == "0"))
+        return checks
+
+
+# ---------------------------------------------------------------- generic HTTP flag API
+
+
+class HttpFlagAdapter:
+    """One request turns the flag off; a GET reads the state back from a JSON field."""
+
+    kind: ClassVar[str] = "http_flag"
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    async def _state(self, action: HttpFlagAction, ctx: ActionContext, client: Any, timeout: float,
+                     log: bool = True) -> tuple[bool, Any]:
+        url = ctx.expand(action.verify_url or action.url)
+        answer = await send(ctx, client, "GET", url, headers=expand_headers(ctx, action.headers), timeout=timeout,
+                            log=log)
+        if not 200 <= answer.status < 300:
+            raise answer.fail()
+        return dotted(answer.json(), action.verify_field)
+
+    async def describe(self, action: HttpFlagAction, ctx: ActionContext) -> Description:
+        details = [f"{action.method.upper()} {action.url}"]
+        details += [f"  {name}: {value}" for name, value in action.headers.items()]  # references, not values
+        if action.body is not None:
+            details.append(f"  body {show_json(action.body)}")
+        risks: list[str] = []
+        timeout = min(_DESCRIBE_TIMEOUT, action.timeout)
+        try:
+            async with new_client(timeout) as client:
+                found, value = await self._state(action, ctx, client, timeout, log=False)
+            current = show_json(value) if found else "(field missing)"
+            details.append(f"flag {action.flag}: {action.verify_field} {current} -> {show_json(action.verify_equals)}")
+        except RollbackError as exc:
+            risks.append(f"cannot read flag {action.flag}: {str(exc).splitlines()[0]}")
+        return Description(f"turn flag {action.flag} off: {action.method.upper()} {action.url}", details, risks)
+
+    async def run(self, action: HttpFlagAction, ctx: ActionContext) -> ActionResult:
+        timeout = request_timeout(action.timeout)
+        async with new_client(timeout) as client:
+            answer = await send(ctx, client, action.method, ctx.expand(action.url),
+                                headers=expand_headers(ctx, action.headers),
+                                json_body=expand_json(ctx, action.body), timeout=timeout)
+        if not 200 <= answer.status < 300:
+            raise answer.fail()
+        ctx.log(f"flag {action.flag}: turned off")
+        return ActionResult("ok", details={"flag": action.flag, "status": answer.status})
+
+    async def verify(self, action: HttpFlagAction, ctx: ActionContext) -> list[CheckResult]:
+        timeout = request_timeout(max(action.timeout, 5.0))
+        name = f"{action.flag} {action.verify_field}"
+        async with new_client(timeout) as client:
+            try:
+                found, value = await self._state(action, ctx, client, timeout)
+            except RollbackError as exc:
+                return [CheckResult(name, show_json(action.verify_equals),
+                                    f"unreadable: {str(exc).splitlines()[0]}", False)]
+        observed = show_json(value) if found else f"field {action.verify_field!r} missing from the answer"
+        return [CheckResult(name, show_json(action.verify_equals), observed, found and same_json(value, action.verify_equals))]
+
+
+def same_json(left: Any, right: Any) -> bool:
+    """JSON equality: `false` is not `0`, `1` is `1.0`."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    return left == right
