@@ -106,14 +106,14 @@ class SecretStore:
         self.redactor.add(value)
         return value
 
-    def load_all(self) -> list[str]:
-        """Read every declared secret now (so redaction knows them all); returns the problems."""
-        problems = []
+    def load_all(self) -> dict[str, SecretUnavailable]:
+        """Read every declared secret now (so redaction knows them all); returns the problems by name."""
+        problems: dict[str, SecretUnavailable] = {}
         for name in self._declared:
             try:
                 self.get(name)
             except SecretUnavailable as exc:
-                problems.append(str(exc))
+                problems[name] = exc
         return problems
 
     def expand(self, text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from rollback_tui.plan.types import Duration, Strict
 
@@ -30,7 +30,11 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-SecretRef = Annotated[str, Field(pattern=SECRET_REF.pattern, description="A `${secrets.NAME}` reference.")]
+SecretRef = Annotated[
+    str,
+    AfterValidator(require_secret_ref),
+    WithJsonSchema({"type": "string", "pattern": SECRET_REF.pattern, "description": "A `${secrets.NAME}` reference."}),
+]
 
 
 class Retry(Strict):

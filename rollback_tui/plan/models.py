@@ -72,25 +72,22 @@ class Approvals(Strict):
     """Allow one name to approve for two roles."""
 
 
-class FileCheck(Strict):
-    """The input exists when this path exists."""
+class InputCheck(Strict):
+    """How a required input is checked: exactly one of `path`, `url` or `argv`."""
 
-    path: str
-    """A file or directory."""
-
-
-class UrlCheck(Strict):
+    path: str | None = None
+    """The input exists when this file or directory exists."""
+    url: str | None = None
     """The input exists when this URL answers with a status below 400."""
-
-    url: str
-    """HTTP(S) URL."""
-
-
-class CommandCheck(Strict):
+    argv: list[str] | None = None
     """The input exists when this command exits 0."""
 
-    argv: list[str] = Field(min_length=1)
-    """Argument list."""
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InputCheck:
+        given = [name for name in ("path", "url", "argv") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("a check has exactly one of 'path', 'url' or 'argv'")
+        return self
 
 
 class Artifact(Strict):
@@ -100,7 +97,7 @@ class Artifact(Strict):
     """Name, e.g. deployment-snapshot."""
     description: str = ""
     """What it is and where it comes from."""
-    check: FileCheck | UrlCheck | CommandCheck | None = None
+    check: InputCheck | None = None
     """How its presence is checked: `path`, `url` or `argv`. Without a check the operator confirms it."""
     remediation: Remediation = "halt"
     """What happens when it is missing."""
@@ -186,18 +183,19 @@ class HostGroup(SshOptions):
     """Hosts contacted at once."""
 
 
-class EnvSecret(Strict):
-    """A secret read from an environment variable."""
+class SecretSpec(Strict):
+    """Where a secret is read from: exactly one of `env` or `file` (never the value itself)."""
 
-    env: str
-    """Variable name."""
+    env: str | None = None
+    """Environment variable name."""
+    file: str | None = None
+    """File path (trailing newline stripped)."""
 
-
-class FileSecret(Strict):
-    """A secret read from a file (trailing newline stripped)."""
-
-    file: str
-    """Path."""
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretSpec:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret has exactly one of 'env: VARIABLE' or 'file: PATH'")
+        return self
 
 
 class Step(Strict):
@@ -249,7 +247,7 @@ class Plan(Strict):
     """Scope, approach, order, risks, validation points (seed §4)."""
     variables: dict[str, str] = Field(default_factory=dict)
     """Values substituted for `${name}` in strings."""
-    secrets: dict[str, EnvSecret | FileSecret] = Field(default_factory=dict)
+    secrets: dict[str, SecretSpec] = Field(default_factory=dict)
     """Secrets, referenced as `${secrets.NAME}`; read from `env` or `file`, never inline."""
     host_groups: dict[str, HostGroup] = Field(default_factory=dict)
     """SSH host groups."""
