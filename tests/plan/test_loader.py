@@ -94,8 +94,8 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
         parse_plan(text, path=tmp_path / "p.yaml", label="p.yaml")
     problems = caught.value.problems
     assert any(":1:12: metadata: unknown key 'nam'" in p for p in problems), problems
-    assert any(":13:14: steps[0].actions[0].ref: undefined variable ${relase}" in p for p in problems), problems
-    assert any(":14:9: steps[0].actions[0]: unknown key 'bogus'" in p for p in problems), problems
+    assert any(":12:14: steps[0].actions[0].ref: undefined variable ${relase}" in p for p in problems), problems
+    assert any(":13:9: steps[0].actions[0]: unknown key 'bogus'" in p for p in problems), problems
 
 
 def test_committed_schema_matches_the_models() -> None:
