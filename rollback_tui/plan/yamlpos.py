@@ -64,7 +64,13 @@ class YamlDocument:
         self.positions = Positions()
         self.problems: list[YamlProblem] = []
         self.data: Any = None
-        self._loader = StrictLoader(text)
+        try:
+            self._loader = StrictLoader(text)
+        except yaml.reader.ReaderError as exc:
+            line = text.count("\n", 0, exc.position) + 1
+            col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+            self.problems.append(YamlProblem(line, col, f"character {exc.character!r} is not allowed in YAML text"))
+            return
         try:
             node = self._loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
