@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rollback_tui.errors import AdapterError
+from rollback_tui.errors import ActionTimeout, AdapterError
 from rollback_tui.secrets import MASK
 
 if TYPE_CHECKING:  # httpx is imported lazily: it costs start-up time
@@ -164,7 +164,8 @@ async def send(
         reason = transport_reason(exc, timeout)
         if log:
             ctx.log(f"{method} {url} -> {reason}", stream="stderr")
-        raise AdapterError(ctx.redactor(f"{method} {url}: {reason}")) from None
+        error = ActionTimeout if isinstance(exc, httpx.TimeoutException) else AdapterError
+        raise error(ctx.redactor(f"{method} {url}: {reason}")) from None
     elapsed = int((time.monotonic() - started) * 1000)
     if log:
         ctx.log(f"{method} {url} -> {response.status_code} in {elapsed} ms")
