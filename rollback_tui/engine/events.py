@@ -98,6 +98,8 @@ class InputChecked(EventBase):
     ok: bool
     detail: str = ""
     remediation: str = ""
+    needs_confirmation: bool = False
+    """No automatic check exists: the operator confirms it (an `input` decision follows; ok stays False until then)."""
 
 
 class PlanReviewed(EventBase):
@@ -248,6 +250,8 @@ class DecisionRequested(EventBase):
     options: list[DecisionChoice]
     needs_reason: list[DecisionChoice] = Field(default_factory=list)
     evidence: Evidence = Field(default_factory=Evidence)
+    occurrence: int = 1
+    """1 the first time this question (kind, step, action, subject) is asked in the session, 2 the next time, ..."""
 
 
 class DecisionMade(EventBase):
