@@ -1,0 +1,557 @@
+"""The cockpit App: folds events into a SessionView, routes screens, turns keys into the engine's decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, DecisionPane, needs_reason
+from rollback_tui.ui.logpane import LogPane
+from rollback_tui.ui.modals import ConfirmPrompt, TextPrompt
+from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
+from rollback_tui.ui.screens import ApprovalsScreen, InputsScreen, PhaseScreen, PlanReviewScreen, SummaryScreen
+from rollback_tui.ui.themes import BUILTIN_NAMES, DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+from rollback_tui.ui.viewmodel import SessionView
+
+PHASE_SCREENS: dict[str, type[PhaseScreen]] = {
+    "input": InputsScreen, "plan_review": PlanReviewScreen, "approval": ApprovalsScreen, "summary": SummaryScreen}
+COMPACT_WIDTH = 120
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EventsArrived(Message):
+    """Wakes the app to drain its inbox; queued copies are redundant (the inbox holds the events)."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, EventsArrived)
+
+
+class MainScreen(Screen[None]):
+    """Header; checklist over health on the left; decision over log on the right; footer."""
+
+    def compose(self) -> ComposeResult:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        yield HeaderBar(app.clock, id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Checklist(id="checklist")
+                yield HealthPane(id="health")
+            with Vertical(id="right"):
+                yield DecisionPane(id="decision")
+                yield LogPane(id="log", max_records=app.log_records, max_lines=app.log_lines)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#checklist").border_title = "Steps"
+        self.query_one("#health").border_title = "Health"
+        self.query_one("#decision").border_title = "Decision"
+        self.query_one("#log").border_title = "Log"
+
+    def on_resize(self) -> None:
+        compact = self.size.width < COMPACT_WIDTH
+        self.set_class(compact, "-compact")
+        changed = self.query_one(LogPane).compact != compact
+        for pane in (self.query_one(Checklist), self.query_one(HealthPane), self.query_one(LogPane)):
+            pane.compact = compact
+        if changed:
+            self.query_one(LogPane).rebuild()
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        app.redraw()
+
+
+def _decide_bindings() -> list[Binding]:
+    return [Binding(key, f"decide('{choice}')", words.split(":")[0].split(" (")[0], id=f"decide.{choice}")
+            for choice, (key, words) in CHOICES.items()]
+
+
+class CockpitApp(App[int]):
+    """One cockpit for live runs, resume, replay and follow; what feeds it is a driver (ui/drivers.py)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rollback-tui"
+    BINDINGS = [
+        *_decide_bindings(),
+        Binding("p", "replay_pause", "Pause/play", id="replay.pause"),
+        Binding("period,right", "replay_step(1)", "Step +1", id="replay.forward"),
+        Binding("comma,left", "replay_step(-1)", "Step -1", id="replay.back"),
+        Binding("plus", "replay_speed(2.0)", "Faster", id="replay.faster"),
+        Binding("minus", "replay_speed(0.5)", "Slower", id="replay.slower"),
+        *[Binding(str(n), f"jump_step({n})", f"Step {n}", show=False, id=f"step.jump{n}") for n in range(1, 8)],
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(self, driver: Any = None, *, theme: str | None = None, clock: Callable[[], datetime] | None = None,
+                 operator: str = "", state_hook: Callable[[dict[str, Any]], None] | None = None,
+                 log_records: int = 100_000, log_lines: int = 5_000, mode_note: str = "",
+                 warning: str = "") -> None:
+        super().__init__()
+        self.driver = driver
+        self.read_only = bool(getattr(driver, "read_only", False))
+        self.mode = getattr(driver, "mode", "live")
+        self.clock_override = clock
+        self.operator = operator
+        self.state_hook = state_hook
+        self.log_records = log_records
+        self.log_lines = log_lines
+        self.mode_note = mode_note
+        self.warning = warning
+        self.view = SessionView()
+        self.inbox: deque[Any] = deque()
+        self.wake_posted = False
+        self.redraw_scheduled = False
+        self.summary_dismissed = False
+        self.phase = ""
+        self.report_info: dict[str, Any] = {}
+        self.result: Any = None
+        self.exit_code: int | None = None
+        self._ask: tuple[Any, asyncio.Future[Any]] | None = None
+        self._replay_position = ""
+        self._main_thread = threading.get_ident()
+        loaded = load_themes()
+        self.theme_problems = loaded.problems
+        for item in loaded.themes.values():
+            self.register_theme(item)
+        requested = theme or DEFAULT_THEME
+        self.theme_error = ""
+        if requested not in self.available_themes:
+            self.theme_error = f"unknown theme {requested!r}; using {DEFAULT_THEME}"
+            requested = DEFAULT_THEME
+        self.theme = requested
+
+    # ------------------------------------------------------------ set-up
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(VARIABLE_DEFAULTS)
+
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen(id="main")
+
+    def clock(self) -> datetime:
+        return self.now()
+
+    def now(self) -> datetime:
+        if self.clock_override is not None:
+            return self.clock_override()
+        if self.mode == "replay" and self.view.last_ts is not None:
+            return self.view.last_ts
+        return utc_now()
+
+    @property
+    def mode_line(self) -> str:
+        if self.mode == "replay":
+            line = f"REPLAY (read-only) {self._replay_position}"
+        elif self.mode == "follow":
+            line = f"FOLLOW (read-only live mirror) {self._replay_position}"
+        else:
+            line = f"LIVE · operator {self.operator}" if self.operator else "LIVE"
+        if self.mode_note:
+            line += f" · {self.mode_note}"
+        if self.warning:
+            line = f"⚠ {self.warning} · {line}"
+        return line
+
+    def on_mount(self) -> None:
+        from rollback_tui.ui.keymap import load_keymap
+
+        ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        for widget_class in (Checklist, LogPane, SummaryScreen, PlanReviewScreen):
+            ids |= {b.id for b in widget_class.BINDINGS if isinstance(b, Binding) and b.id}
+        keymap = load_keymap(ids)
+        if keymap.keys:
+            self.set_keymap(keymap.keys)
+        for problem in [*self.theme_problems, *keymap.problems, *([self.theme_error] if self.theme_error else [])]:
+            self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
+            self.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._theme_changed(None)
+        self.set_interval(1.0, self.redraw)
+        self.redraw()
+        if self.driver is not None:
+            self.run_driver()
+
+    def _theme_changed(self, _theme: Any) -> None:
+        self.set_class(self.theme == "screen-share", "-screen-share")
+        self.redraw()
+
+    # ------------------------------------------------------------ events in
+
+    def post_event(self, event: Any) -> None:
+        """The engine's listener: thread-safe; events are drained in batches by `on_events_arrived`."""
+        self.inbox.append(event)
+        if not self.wake_posted:
+            self.wake_posted = True
+            self.post_message(EventsArrived())
+
+    @on(EventsArrived)
+    def drain_inbox(self) -> None:
+        self.wake_posted = False
+        batch = []
+        while self.inbox:
+            batch.append(self.inbox.popleft())
+        self.apply_now(batch)
+
+    def apply_now(self, events: Iterable[Any]) -> None:
+        """Fold events into the view, feed the log, and schedule one redraw."""
+        log = self._log_pane()
+        view = self.view
+        hook = self.state_hook
+        for event in events:
+            view.apply(event)
+            if log is not None:
+                self._log_event(log, event)
+            if hook is not None:
+                hook(view.snapshot())
+        self.redraw_soon()
+
+    def rebuild(self, events: Sequence[Any]) -> None:
+        """Start the view over from these events (replay stepping back)."""
+        self.view = SessionView()
+        log = self._log_pane()
+        if log is not None:
+            log.records.clear()
+            log.pending.clear()
+        self.summary_dismissed = False
+        hook, self.state_hook = self.state_hook, None
+        try:
+            self.apply_now(events)
+        finally:
+            self.state_hook = hook
+        if log is not None:
+            log.rebuild()
+
+    def _log_pane(self) -> LogPane | None:
+        try:
+            return self.get_screen("main").query_one(LogPane)  # type: ignore[no-any-return]
+        except Exception:
+            return None
+
+    @staticmethod
+    def _log_event(log: LogPane, event: Any) -> None:
+        kind = event.type
+        if kind == "action_output":
+            log.add(event.step, event.host, event.stream, event.lines)
+        elif kind == "action_started":
+            hosts = f" on {len(event.hosts)} host(s)" if event.hosts else ""
+            log.add(event.step, "", "info", [f"▶ {event.action} ({event.kind}) attempt {event.attempt}{hosts}"])
+        elif kind == "action_finished":
+            extra = f": {event.error}" if event.error else ""
+            log.add(event.step, "", "info", [f"■ {event.action} {event.status} in {event.duration:.1f}s{extra}"])
+            for host in event.hosts:
+                if host.status != "ok":
+                    log.add(event.step, host.host, "err", [f"{host.status}: {host.error or host.exit_code}"])
+        elif kind == "verification":
+            word = "pass" if event.ok else "FAIL"
+            log.add(event.step, "", "info", [f"{'✔' if event.ok else '✖'} {word} {event.check}: {event.observed}"])
+        elif kind == "decision_made":
+            reason = f": {event.reason}" if event.reason else ""
+            log.add(event.step, "", "info", [f"decision {event.choice} by {event.by}{reason}"])
+        elif kind in ("health_alert", "window_warning", "session_interrupted"):
+            text = getattr(event, "reason", "") or f"{getattr(event, 'percent', '')} % of the rollback window used"
+            log.add("", "", "info", [f"⚠ {text}"])
+
+    # ------------------------------------------------------------ drawing
+
+    def redraw_soon(self) -> None:
+        if not self.redraw_scheduled:
+            self.redraw_scheduled = True
+            self.call_later(self.redraw)
+
+    def redraw(self) -> None:
+        self.redraw_scheduled = False
+        self._route_screens()
+        now = self.now()
+        screen = self.screen
+        if isinstance(screen, PhaseScreen) and screen.is_mounted:
+            screen.draw(self.view, now, self.read_only)
+        main = self.get_screen("main")
+        if not main.is_mounted:
+            return
+        header = main.query_one(HeaderBar)
+        header.mode_line = self.mode_line
+        header.draw(self.view, now)
+        main.query_one(Checklist).draw(self.view)
+        main.query_one(HealthPane).draw(self.view)
+        main.query_one(DecisionPane).draw(self.view, now, self.read_only)
+
+    def _desired_phase(self) -> str:
+        view = self.view
+        if view.exit_state:
+            return "" if self.summary_dismissed else "summary"
+        if view.pending is not None:
+            return view.pending.kind if view.pending.kind in ("input", "plan_review", "approval") else ""
+        if view.current_step or view.interrupted:
+            return ""
+        return self.phase  # between two questions before execution: stay where we are
+
+    def _route_screens(self) -> None:
+        desired = self._desired_phase()
+        if desired == self.phase:
+            return
+        if isinstance(self.screen, ModalLike):
+            return  # never pull a screen from under an open prompt
+        if self.phase and isinstance(self.screen, PhaseScreen):
+            self.pop_screen()
+        self.phase = desired
+        if desired:
+            self.push_screen(PHASE_SCREENS[desired]())
+
+    def pop_screen(self) -> Any:
+        if isinstance(self.screen, SummaryScreen):
+            self.summary_dismissed = True
+            self.phase = ""
+        return super().pop_screen()
+
+    # ------------------------------------------------------------ the engine worker
+
+    @work(exclusive=True, group="engine", exit_on_error=False)
+    async def run_driver(self) -> None:
+        await self.driver.run(self)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "engine":
+            return
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", title="the session stopped", severity="error", timeout=30)
+            self._log_pane() and self._log_pane().add("", "", "err", [f"session error: {error}"])  # type: ignore[union-attr]
+            self.report_info.setdefault("error", str(error))
+        if event.state in (WorkerState.CANCELLED, WorkerState.ERROR) and self._quitting:
+            self.exit(self.exit_code if self.exit_code is not None else 130)
+
+    _quitting = False
+
+    def session_result(self, result: Any) -> None:
+        """The live session ended: remember the report and exit state for the summary and the exit code."""
+        from rollback_tui.cli import EXIT_FOR_STATE
+
+        self.result = result
+        self.exit_code = EXIT_FOR_STATE.get(getattr(result, "exit_state", ""), 1)
+        report = getattr(result, "report", None)
+        if report is not None:
+            self.report_info["path"] = str(getattr(report, "path", ""))
+            signed = getattr(report, "signed", False)
+            error = getattr(report, "error", "")
+            signer = getattr(report, "signer", "")
+            self.report_info["signature"] = (f"✔ signed by {signer}" if signed else
+                                             f"✖ NOT signed{': ' + error if error else ''}")
+        journal = getattr(result, "journal_path", None)
+        if journal:
+            self.report_info["journal"] = str(journal)
+        self.redraw()
+
+    # ------------------------------------------------------------ decisions
+
+    def ask(self, request: Any) -> asyncio.Future[Any]:
+        """Called by UIDecisionSource inside the engine worker; resolved by the decide keys."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._ask = (request, future)
+        future.add_done_callback(lambda _f: self._ask_done(future))
+        self.refresh_bindings()
+        self.redraw_soon()
+        return future
+
+    def _ask_done(self, future: asyncio.Future[Any]) -> None:
+        if self._ask is not None and self._ask[1] is future:
+            self._ask = None
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decide":
+            if self._ask is None or self.read_only or isinstance(self.screen, ModalLike):
+                return False
+            return parameters[0] in self._ask[0].options
+        if action in ("replay_pause", "replay_step", "replay_speed"):
+            return self.mode == "replay"
+        return True
+
+    def action_decide(self, choice: str) -> None:
+        if self._ask is None or choice not in self._ask[0].options:
+            return
+        request, future = self._ask
+        words = CHOICES.get(choice, ("", choice))[1]
+        destructive = choice in DESTRUCTIVE
+        if request.kind == "approval" and choice == "approve":
+            role = request.subject
+
+            def got_name(name: str | None) -> None:
+                if name:
+                    problem = self._name_conflict(role, name)
+                    if problem:
+                        self.notify(problem, title="approval refused", severity="error")
+                        return
+                    self._resolve(future, choice, "", name)
+
+            self.push_screen(TextPrompt(f"Approve as {self._role_title(role)}",
+                                        "The approver's name (it is recorded in the report):",
+                                        placeholder="name"), got_name)
+            return
+        if needs_reason(choice, list(request.needs_reason)):
+            title = f"{'Confirm: ' if destructive else ''}{words}"
+
+            def got_reason(reason: str | None) -> None:
+                if reason:
+                    self._resolve(future, choice, reason, self.operator)
+
+            self.push_screen(TextPrompt(title, f"{request.question}\nWhy? (recorded with your name in the report)",
+                                        placeholder="reason", destructive=destructive), got_reason)
+            return
+        if destructive:
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._resolve(future, choice, "", self.operator)
+
+            self.push_screen(ConfirmPrompt(f"Confirm: {words}", request.question), confirmed)
+            return
+        self._resolve(future, choice, "", self.operator)
+
+    def _resolve(self, future: asyncio.Future[Any], choice: str, reason: str, by: str) -> None:
+        from rollback_tui.ui.drivers import make_decision
+
+        if not future.done():
+            future.set_result(make_decision(choice, reason, by))
+
+    def _role_title(self, role_id: str) -> str:
+        for role in self.view.roles:
+            if role.get("id") == role_id:
+                return str(role.get("title") or role_id)
+        return role_id
+
+    def _name_conflict(self, role: str, name: str) -> str:
+        if self.view.metadata.get("allow_same_person") or any(r.get("allow_same_person") for r in self.view.roles):
+            return ""
+        for approval in self.view.approvals:
+            if approval["name"].strip().lower() == name.strip().lower() and approval["role"] != role:
+                return (f"{name} already approved as {approval['role_title']}; this plan needs a different "
+                        f"person for {self._role_title(role)}")
+        return ""
+
+    def ask_passphrase(self) -> str:
+        """Passphrase callable for the report signer; it runs in the signer's thread and asks in a modal."""
+        if threading.get_ident() == self._main_thread:
+            raise RuntimeError("the passphrase prompt must be called from a worker thread")
+
+        async def in_worker() -> str:
+            future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+            def done(answer: str | None) -> None:
+                future.set_result(answer or "")
+
+            self.push_screen(TextPrompt("Signing key passphrase",
+                                        "The report signing key is protected by a passphrase:",
+                                        password=True, required=False), done)
+            return await future
+
+        return str(self.call_from_thread(in_worker))
+
+    # ------------------------------------------------------------ replay and follow
+
+    def set_replay_position(self, driver: Any) -> None:
+        total = len(driver.events)
+        state = "⏸ paused" if driver.paused else ("■ end" if driver.position >= total else "▶ playing")
+        when = self.view.last_ts.strftime("%H:%M:%SZ") if self.view.last_ts else "--:--:--"
+        self._replay_position = (f"· {state} ×{driver.speed:g} · event {driver.position}/{total} · {when} · "
+                                 "p pause · , . step · 1-7 jump · +/- speed")
+        self.redraw_soon()
+
+    def follow_status(self, driver: Any) -> None:
+        state = "session finished" if driver.finished else "tailing the journal"
+        dropped = f" · {driver.dropped} unreadable line(s) skipped" if driver.dropped else ""
+        self._replay_position = f"· {state} · {self.view.events} events{dropped}"
+        self.redraw_soon()
+
+    def action_replay_pause(self) -> None:
+        if self.mode == "replay":
+            self.driver.toggle_pause()
+            self.set_replay_position(self.driver)
+
+    def action_replay_step(self, delta: int) -> None:
+        if self.mode == "replay":
+            self.driver.step(delta)
+
+    def action_replay_speed(self, factor: float) -> None:
+        if self.mode == "replay":
+            self.driver.set_speed(factor)
+            self.set_replay_position(self.driver)
+
+    def action_jump_step(self, number: int) -> None:
+        from rollback_tui.ui.viewmodel import STEP_IDS
+
+        step_id = STEP_IDS[number - 1]
+        if self.mode == "replay" and not self.driver.jump_to_step(step_id):
+            self.notify(f"step {number} never started in this session", severity="warning")
+        main = self.get_screen("main")
+        main.query_one(Checklist).select_step(step_id)
+        if self.mode != "replay":
+            main.query_one(LogPane).set_filters(step=step_id)
+
+    # ------------------------------------------------------------ palette, export, quit
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name in [*BUILTIN_NAMES, *sorted(set(self.available_themes) - set(BUILTIN_NAMES) - _TEXTUAL_THEMES)]:
+            yield SystemCommand(f"Theme: {name}", f"Switch the cockpit to the {name} theme",
+                                lambda name=name: setattr(self, "theme", name))
+        for number, step in enumerate(self.view.steps, start=1):
+            yield SystemCommand(f"Jump to step {number}: {step.title}", f"Select step {number} and filter its log",
+                                lambda number=number: self.action_jump_step(number))
+        yield SystemCommand("Export report", "Write the report of the session so far to a markdown file",
+                            self.action_export_report)
+
+    def action_export_report(self) -> None:
+        self.export_report()
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_report(self) -> None:
+        from rollback_tui.ui.export import export_session
+
+        try:
+            path = export_session(self.driver, self.report_info)
+        except Exception as exc:  # any failure is shown, never a crash: the journal is intact
+            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"report written to {path}", title="export")
+
+    async def action_quit(self) -> None:
+        live = self.mode == "live" and self.driver is not None and self.result is None
+        running = any(w.group == "engine" and w.is_running for w in self.workers)
+        if not (live and running):
+            self.exit(self.exit_code if self.exit_code is not None else 0)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._quitting = True
+                self.exit_code = 130
+                self.workers.cancel_group(self, "engine")
+
+        self.push_screen(ConfirmPrompt("Quit now?", "The session stops here and is recorded as interrupted; "
+                                       "'rollback-tui resume JOURNAL' continues it."), confirmed)
+
+
+ModalLike = (TextPrompt, ConfirmPrompt)
+_TEXTUAL_THEMES: set[str] = set()
+
+
+def _textual_builtin_themes() -> set[str]:
+    from textual.theme import BUILTIN_THEMES
+
+    return set(BUILTIN_THEMES)
+
+
+_TEXTUAL_THEMES = _textual_builtin_themes()

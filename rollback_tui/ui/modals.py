@@ -1,0 +1,69 @@
+"""Small modal dialogs: a reason (with confirmation for destructive choices), a name, a yes/no, a passphrase."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Ask for one line of text. Enter submits (refused while empty when required); Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, title: str, prompt: str, *, required: bool = True, password: bool = False,
+                 placeholder: str = "", destructive: bool = False) -> None:
+        super().__init__()
+        self.title_text = title
+        self.prompt = prompt
+        self.required = required
+        self.password = password
+        self.placeholder = placeholder
+        self.destructive = destructive
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box", classes="-destructive" if self.destructive else ""):
+            yield Label(self.title_text, id="prompt-title")
+            yield Static(self.prompt, id="prompt-text")
+            yield Input(placeholder=self.placeholder, password=self.password, id="prompt-input")
+            yield Static("Enter: confirm · Esc: cancel", id="prompt-help")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip() if not self.password else event.value
+        if self.required and not value:
+            self.query_one("#prompt-help", Static).update("A reason is required. Enter: confirm · Esc: cancel")
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmPrompt(ModalScreen[bool]):
+    """Yes or no; the default is no."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, prompt: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box", classes="-destructive"):
+            yield Label(self.title_text, id="prompt-title")
+            yield Static(self.prompt, id="prompt-text")
+            yield Static("y: yes · n or Esc: no", id="prompt-help")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

@@ -1,0 +1,217 @@
+"""The main screen's panes: header, step checklist, health. Each draws from a SessionView it is handed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Static
+
+from rollback_tui.ui.viewmodel import STATE_LABELS, SessionView, StepView, health_label, label
+
+SHORT_WORDS = {"awaiting": "awaiting", "not_applicable": "n/a", "skipped": "n/a", "interrupted": "paused",
+               "manual": "by hand", "retrying": "retry"}
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def fmt_seconds(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def palette(widget: Static) -> dict[str, str]:
+    """The current theme's cockpit colours ($go, $no-go, $degraded), cached per theme."""
+    app = widget.app
+    cache = getattr(app, "_palette_cache", None)
+    if cache is None or cache[0] != app.theme:
+        variables = app.get_css_variables()
+        colours = {"go": variables.get("go", "green"), "nogo": variables.get("no-go", "red"),
+                   "warn": variables.get("degraded", "yellow"), "dim": ""}
+        cache = (app.theme, colours)
+        app._palette_cache = cache  # type: ignore[attr-defined]
+    return cache[1]
+
+
+def colour_of(widget: Static, state: str) -> str:
+    """The colour for a state; empty under NO_COLOR-like themes is fine: the word carries the meaning."""
+    return palette(widget).get(state_style(state), "")
+
+
+def state_style(state: str) -> str:
+    """A CSS-ish semantic name for a state; the colour is a bonus, the word carries the meaning."""
+    if state in ("done", "manual", "ok", "healthy"):
+        return "go"
+    if state in ("failed", "aborted", "timeout", "unreachable", "down"):
+        return "nogo"
+    if state in ("awaiting", "retrying", "interrupted", "degraded", "running"):
+        return "warn"
+    return "dim"
+
+
+class HeaderBar(Static):
+    """Plan, incident, environment, operator, elapsed time, window countdown and the outcome (3 rows)."""
+
+    def __init__(self, clock: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.clock = clock
+        self.mode_line = "live"
+
+    def draw(self, view: SessionView, now: datetime | None = None) -> None:
+        now = now or self.clock()
+        meta = view.metadata
+        top = Text(no_wrap=True, overflow="ellipsis")
+        top.append(" ROLLBACK ", style="bold reverse")
+        top.append(f" {view.plan_name or meta.get('name', '…')}", style="bold")
+        for key, prefix in (("incident", ""), ("environment", "env "), ("service", "svc ")):
+            if meta.get(key):
+                top.append(f" · {prefix}{meta[key]}")
+        if view.operator:
+            top.append(f" · operator {view.operator}")
+        elapsed = view.elapsed(now)
+        window = view.window
+        percent = int(elapsed * 100 / window) if window else 0
+        second = Text(no_wrap=True, overflow="ellipsis")
+        second.append(f" elapsed {fmt_seconds(elapsed)}")
+        if window:
+            left = window - elapsed
+            countdown = f"window left {fmt_seconds(left)}" if left >= 0 else f"window exceeded by {fmt_seconds(-left)}"
+            second.append(f" · {countdown} ({percent} % of {fmt_seconds(window)})")
+            if percent >= 100:
+                second.append("  ✖ OVER WINDOW", style="bold")
+            elif percent >= 80:
+                second.append("  ⚠ 80 % OF WINDOW", style="bold")
+        second.append(f" · {view.outcome}", style="bold")
+        third = Text(f" {self.mode_line}", no_wrap=True, overflow="ellipsis")
+        self.set_class(bool(window) and 80 <= percent < 100, "-warn")
+        self.set_class(bool(window) and percent >= 100, "-over")
+        self.update(Text("\n").join([top, second, third]))
+
+
+class Checklist(Static, can_focus=True):
+    """The seven steps with symbol and word, their actions, and (expanded) the hosts of SSH actions."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Prev step", show=False, id="checklist.up"),
+        Binding("down", "move(1)", "Next step", show=False, id="checklist.down"),
+        Binding("enter,plus", "toggle_hosts", "Hosts", id="checklist.hosts"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.view: SessionView | None = None
+        self.selected = 0
+        self.expanded: set[str] = set()
+        self.compact = False
+
+    def draw(self, view: SessionView) -> None:
+        self.view = view
+        self.update(self.render_steps(view))
+
+    def render_steps(self, view: SessionView) -> Text:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        focused = self.has_focus
+        for index, step in enumerate(view.steps):
+            symbol, word = STATE_LABELS.get(step.state, ("·", step.state))
+            if self.compact:
+                word = SHORT_WORDS.get(step.state, word)
+            marker = "›" if focused and index == self.selected else " "
+            line = Text(f"{marker}{index + 1} ", no_wrap=True, overflow="ellipsis")
+            line.append(f"{symbol} {word}", style=f"bold {self._colour(step.state)}")
+            line.append(f"  {step.title}", style="bold" if step.id == view.current_step else "")
+            if step.attempt > 1:
+                line.append(f" (attempt {step.attempt})")
+            out.append_text(line)
+            out.append("\n")
+            show_actions = not self.compact or step.id == view.current_step or step.id in self.expanded
+            if show_actions and step.applicable:
+                self._render_actions(out, step)
+        out.rstrip()
+        return out
+
+    def _render_actions(self, out: Text, step: StepView) -> None:
+        for action in step.actions:
+            symbol, word = STATE_LABELS.get(action.state, ("·", action.state))
+            out.append(f"    {symbol} ", style=self._colour(action.state))
+            out.append(f"{action.id}", style="")
+            out.append(f" {word}" if action.state != "pending" else "", style=self._colour(action.state))
+            if action.hosts:
+                out.append(f" [{len(action.hosts)} host{'s' if len(action.hosts) != 1 else ''}]")
+            out.append("\n")
+            if action.hosts and step.id in self.expanded:
+                for host in action.hosts:
+                    state = action.host_states.get(host, "pending")
+                    out.append(f"       {label(state)} {host}\n", style=self._colour(state))
+
+    def _colour(self, state: str) -> str:
+        return colour_of(self, state)
+
+    def action_move(self, delta: int) -> None:
+        if self.view is None:
+            return
+        self.selected = max(0, min(len(self.view.steps) - 1, self.selected + delta))
+        self.draw(self.view)
+
+    def action_toggle_hosts(self) -> None:
+        if self.view is None:
+            return
+        step_id = self.view.steps[self.selected].id
+        self.expanded ^= {step_id}
+        self.draw(self.view)
+
+    def select_step(self, step_id: str) -> None:
+        if self.view is None:
+            return
+        for index, step in enumerate(self.view.steps):
+            if step.id == step_id:
+                self.selected = index
+                self.expanded.add(step_id)
+        self.draw(self.view)
+
+    def on_focus(self) -> None:
+        if self.view is not None:
+            self.draw(self.view)
+
+    def on_blur(self) -> None:
+        if self.view is not None:
+            self.draw(self.view)
+
+
+class HealthPane(Static):
+    """One row per probe: state in words, last latency, a sparkline of recent latencies."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.compact = False
+
+    def draw(self, view: SessionView) -> None:
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if not view.probes:
+            out.append("no health probes in this plan", style="italic")
+        for probe in view.probes.values():
+            colour = colour_of(self, probe.state)
+            out.append(f"{health_label(probe.state):<11}", style=f"bold {colour}")
+            out.append(f" {probe.id}")
+            latency = f" {probe.latency_ms:.0f} ms" if probe.latency_ms is not None else " – ms"
+            out.append(latency)
+            if not self.compact:
+                out.append(f"  {sparkline(list(probe.history))}")
+                if probe.reason and probe.state != "healthy":
+                    out.append(f"\n    {probe.reason}", style="italic")
+            out.append("\n")
+        out.rstrip()
+        self.update(out)
+
+
+def sparkline(values: list[float | None], width: int = 16) -> str:
+    """Latency history as block characters; '×' marks a failed sample (no latency)."""
+    values = values[-width:]
+    numbers = [v for v in values if v is not None]
+    if not numbers:
+        return "×" * len(values)
+    low, high = min(numbers), max(numbers)
+    span = (high - low) or 1.0
+    return "".join("×" if v is None else SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)

@@ -1,0 +1,211 @@
+"""Screens before and after execution: required inputs, plan review, approvals, and the summary at the end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from rollback_tui.ui.decision import key_hint, needs_reason, CHOICES
+from rollback_tui.ui.panes import HeaderBar, colour_of
+from rollback_tui.ui.viewmodel import SessionView
+
+if TYPE_CHECKING:
+    from rollback_tui.ui.app import CockpitApp
+
+CATEGORY_TITLES = {"artifact": "Artifacts", "decision": "Decisions already made", "constraint": "Constraints"}
+SCOPES = ("flags", "code", "configuration", "database", "infrastructure")
+SCOPE_WORDS = {"rolled_back": "✔ rolled back", "not_rolled_back": "✖ not rolled back",
+               "not_applicable": "– not applicable", "manual": "✔ rolled back by hand"}
+
+
+class PhaseScreen(Screen[None]):
+    """Header, a scrolling body drawn from the view, the footer with the keys that apply."""
+
+    phase = ""
+
+    def compose(self) -> ComposeResult:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        yield HeaderBar(app.clock, id="header")
+        with VerticalScroll(id="phase-body"):
+            yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="phase-text")
+
+    def on_mount(self) -> None:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        self.draw(app.view, app.now(), app.read_only)
+
+    def draw(self, view: SessionView, now: datetime, read_only: bool) -> None:
+        header = self.query_one(HeaderBar)
+        header.mode_line = getattr(self.app, "mode_line", "")
+        header.draw(view, now)
+        self.query_one("#phase-text", Static).update(self.body(view, read_only))
+
+    def body(self, view: SessionView, read_only: bool) -> Text:
+        return Text()
+
+    def request_block(self, view: SessionView, read_only: bool, kinds: tuple[str, ...]) -> Text:
+        out = Text()
+        request = view.pending
+        if request is None or request.kind not in kinds:
+            return out
+        out.append("\n")
+        out.append(request.question, style="bold")
+        out.append("\n")
+        if read_only:
+            out.append("read-only: waiting for the operator's answer", style="italic")
+            return out
+        out.append_text(key_hint(request.options))
+        reasons = [CHOICES[c][1] for c in request.options if c in CHOICES and needs_reason(c, request.needs_reason)]
+        if reasons:
+            out.append(f"\nA reason is asked for: {', '.join(reasons)}.", style="italic")
+        return out
+
+
+class InputsScreen(PhaseScreen):
+    """Seed §3: each required input with its check result; a missing one shows its remediation path."""
+
+    phase = "inputs"
+
+    def body(self, view: SessionView, read_only: bool) -> Text:
+        out = Text()
+        out.append("Required inputs", style="bold underline")
+        out.append("  (seed §3: a missing input halts the rollback or takes its remediation path)\n")
+        for category in ("artifact", "decision", "constraint"):
+            items = [i for i in view.inputs if i.category == category]
+            if not items:
+                continue
+            out.append(f"\n{CATEGORY_TITLES[category]}\n", style="bold")
+            for item in items:
+                if item.ok is True:
+                    out.append("  ✔ present  ", style=f"bold {colour_of(self, 'done')}")
+                elif item.ok is False:
+                    out.append("  ✖ MISSING  ", style=f"bold {colour_of(self, 'failed')}")
+                else:
+                    out.append("  ? confirm  ", style=f"bold {colour_of(self, 'awaiting')}")
+                out.append(item.id, style="bold")
+                if item.detail:
+                    out.append(f": {item.detail}")
+                out.append("\n")
+                if item.ok is not True and item.remediation:
+                    out.append(f"             remediation: {item.remediation}\n", style="italic")
+                if item.choice:
+                    out.append(f"             operator chose: {item.choice.replace('_', ' ')}\n")
+        out.append_text(self.request_block(view, read_only, ("input",)))
+        return out
+
+
+class PlanReviewScreen(PhaseScreen):
+    """Seed §4: the rendered Rollback Plan; nothing runs before the operator approves it."""
+
+    phase = "plan_review"
+    BINDINGS = [Binding("pagedown", "scroll(1)", "Page down", id="review.pagedown"),
+                Binding("pageup", "scroll(-1)", "Page up", id="review.pageup")]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="phase-text")
+        yield Static(id="plan-markdown")
+
+    def draw(self, view: SessionView, now: datetime, read_only: bool) -> None:
+        super().draw(view, now, read_only)
+        request = view.pending
+        detail = request.evidence.get("detail", "") if request and request.kind == "plan_review" else ""
+        if detail and getattr(self, "_shown", None) != detail:
+            from rich.markdown import Markdown
+
+            self._shown = detail
+            self.query_one("#plan-markdown", Static).update(Markdown(detail))
+
+    def body(self, view: SessionView, read_only: bool) -> Text:
+        out = Text()
+        out.append("Rollback Plan review", style="bold underline")
+        out.append("  (seed §4: the plan must be reviewed before execution begins)")
+        out.append_text(self.request_block(view, read_only, ("plan_review",)))
+        if view.plan_review is not None:
+            out.append(f"\nPlan {'approved' if view.plan_review else 'rejected'}.")
+        out.append("\n")
+        return out
+
+    def action_scroll(self, pages: int) -> None:
+        body = self.query_one("#phase-body", VerticalScroll)
+        if pages > 0:
+            body.scroll_page_down()
+        else:
+            body.scroll_page_up()
+
+
+class ApprovalsScreen(PhaseScreen):
+    """Seed §7: each required role signs off by name."""
+
+    phase = "approval"
+
+    def body(self, view: SessionView, read_only: bool) -> Text:
+        out = Text()
+        out.append("Approvals", style="bold underline")
+        out.append("  (each role signs off by name)\n\n")
+        given = {a["role"]: a for a in view.approvals}
+        request = view.pending
+        for role in view.roles:
+            role_id = role.get("id", "")
+            title = role.get("title", role_id)
+            gates = ", ".join(role.get("approves") or [])
+            if role_id in given:
+                out.append("  ✔ approved ", style=f"bold {colour_of(self, 'done')}")
+                out.append(f"{title} ({gates}) by {given[role_id]['name']}\n")
+            elif request is not None and request.kind == "approval" and request.subject == role_id:
+                out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting')}")
+                out.append(f"{title} ({gates})\n")
+            else:
+                out.append(f"  · pending  {title} ({gates})\n")
+        if not view.roles:
+            for approval in view.approvals:
+                out.append(f"  ✔ approved {approval['role_title']} by {approval['name']}\n")
+        out.append_text(self.request_block(view, read_only, ("approval",)))
+        if request is not None and request.kind == "approval" and not read_only:
+            out.append("\nApproving asks for the approver's name.", style="italic")
+        return out
+
+
+class SummaryScreen(PhaseScreen):
+    """The end: outcome, per-scope result, report path and signature status."""
+
+    phase = "summary"
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back to cockpit", id="summary.back"),
+                Binding("q", "app.quit", "Quit", id="summary.quit")]
+
+    def body(self, view: SessionView, read_only: bool) -> Text:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        out = Text()
+        out.append("Session summary\n\n", style="bold underline")
+        out.append("Outcome: ", style="bold")
+        out.append(f"{view.outcome}\n", style=f"bold {colour_of(self, 'done' if view.exit_state == 'completed' else 'failed')}")
+        if view.message:
+            out.append(f"{view.message}\n")
+        out.append("\nPer scope:\n", style="bold")
+        for scope in SCOPES:
+            outcome = view.scopes.get(scope, "not_applicable" if not view.scopes else "")
+            if outcome:
+                out.append(f"  {SCOPE_WORDS.get(outcome, outcome):<26} {scope}\n")
+        if view.signals:
+            out.append("\nSignals: ", style="bold")
+            out.append(", ".join(f"“{s}”" for s in view.signals) + "\n")
+        out.append("\nReport: ", style="bold")
+        info: dict[str, Any] = app.report_info
+        out.append(f"{info.get('path') or 'not written yet'}\n")
+        out.append("Signature: ", style="bold")
+        out.append(f"{info.get('signature') or 'unknown'}\n")
+        if info.get("journal"):
+            out.append("Journal: ", style="bold")
+            out.append(f"{info['journal']}\n")
+        out.append(f"\n{len(view.decisions)} decisions recorded; {view.output_lines:,} output lines.\n")
+        out.append("Esc: back to the cockpit · q: quit", style="italic")
+        return out
