@@ -133,7 +133,10 @@ def file_diff(ctx: ActionContext, live: Path, current: bytes | None, snapshot: P
     diff = list(difflib.unified_diff(old, new, fromfile=label, tofile=f"{snapshot} (snapshot)", lineterm=""))
     if len(diff) > _DIFF_LIMIT:
         diff = diff[:_DIFF_LIMIT] + [f"… {len(diff) - _DIFF_LIMIT} more diff lines"]
-    return masked_lines(ctx, diff)
+    # mask the content after the one-character diff marker, so `-password = x` is seen as `password = x`
+    body = [line if line.startswith(("---", "+++", "@@")) or not line else line[0] + mask_credentials(line[1:])
+            for line in diff]
+    return [ctx.redactor(line) for line in body]
 
 
 class ConfigFilesAdapter:

@@ -36,12 +36,12 @@ class HttpAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self) -> None:
-        # the status each action got in this process, for verify: (plan, step, action) -> (label, status)
-        self._sent: dict[tuple[str, str, str], tuple[str, int]] = {}
+        # what each action's last request got, for verify: (session dir, step, action) -> (label, status or reason)
+        self._sent: dict[tuple[str, str, str], tuple[str, int | str]] = {}
 
     @staticmethod
     def _key(action: HttpAction, ctx: ActionContext) -> tuple[str, str, str]:
-        return ctx.plan.metadata.name, ctx.step, action.id
+        return str(ctx.workdir), ctx.step, action.id
 
     async def describe(self, action: HttpAction, ctx: ActionContext) -> Description:
         method, url, body = build_request(action)
@@ -57,10 +57,16 @@ class HttpAdapter:
     async def run(self, action: HttpAction, ctx: ActionContext) -> ActionResult:
         method, url, body = build_request(action)
         timeout = request_timeout(action.timeout)
-        async with new_client(timeout) as client:
-            answer = await send(ctx, client, method, ctx.expand(url), headers=expand_headers(ctx, action.headers),
-                                json_body=expand_json(ctx, body), timeout=timeout)
-        self._sent[self._key(action, ctx)] = (answer.label, answer.status)
+        key = self._key(action, ctx)
+        self._sent.pop(key, None)
+        try:
+            async with new_client(timeout) as client:
+                answer = await send(ctx, client, method, ctx.expand(url), headers=expand_headers(ctx, action.headers),
+                                    json_body=expand_json(ctx, body), timeout=timeout)
+        except AdapterError as exc:
+            self._sent[key] = (ctx.redactor(f"{method} {url}"), str(exc).rsplit(": ", 1)[-1])
+            raise
+        self._sent[key] = (answer.label, answer.status)
         if answer.status not in action.expect_status:
             raise answer.fail(" or ".join(map(str, action.expect_status)))
         return ActionResult("ok", details={"status": answer.status, "request": answer.label})
@@ -72,6 +78,9 @@ class HttpAdapter:
             return [CheckResult(f"webhook {action.id}", expected,
                                 "no request sent in this session (a webhook cannot be read back)", False)]
         label, status = recorded
+        if isinstance(status, str):
+            return [CheckResult(f"webhook {label}", expected,
+                                f"not delivered: {status} (a webhook cannot be read back)", False)]
         return [CheckResult(f"webhook {label}", expected,
                             f"{status} recorded when sent (a webhook cannot be read back)",
                             status in action.expect_status)]
