@@ -50,11 +50,13 @@ async def kill_group(proc: asyncio.subprocess.Process, grace: float = 3.0) -> No
     try:
         await asyncio.wait_for(proc.wait(), timeout=grace)
     except (asyncio.TimeoutError, TimeoutError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        await proc.wait()
+        pass
+    # the leader may be gone while a member that ignores SIGTERM lives on: SIGKILL whatever is left
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    await proc.wait()
 
 
 async def run_process(

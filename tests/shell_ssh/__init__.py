@@ -1,0 +1,1 @@
+"""Tests of the shell and SSH adapters and the loopback SSH server."""
