@@ -106,10 +106,6 @@ def atomic_write(path: Path, data: bytes, *, like: Path | None = None, mode: int
         pass  # some filesystems refuse fsync on a directory; the data itself is already synced
 
 
-def masked_lines(ctx: ActionContext, lines: list[str]) -> list[str]:
-    return [ctx.redactor(mask_credentials(line)) for line in lines]
-
-
 # ---------------------------------------------------------------- config_files
 
 
@@ -157,7 +153,7 @@ class ConfigFilesAdapter:
                 risks.append(f"snapshot {snapshot} does not exist: {live} cannot be restored")
                 continue
             target = read_bytes(snapshot, "snapshot")
-            current = live.read_bytes() if live.is_file() else None
+            current = read_bytes(live, "config file") if live.exists() else None
             if current != target:
                 differ += 1
             if live.is_symlink():
@@ -177,7 +173,7 @@ class ConfigFilesAdapter:
         restored: list[str] = []
         unchanged: list[str] = []
         for (live, snapshot), target in zip(pairs, targets):
-            current = live.read_bytes() if live.is_file() else None
+            current = read_bytes(live, "config file") if live.exists() else None
             if current == target:
                 unchanged.append(str(live))
                 ctx.log(f"{live}: already matches {snapshot}; not touched")

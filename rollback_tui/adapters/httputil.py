@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import re
 import socket
@@ -53,11 +55,20 @@ def mask_credentials(line: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m.group('pre')}{MASK}", line)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    import httpx
+
+    # building the CA store costs 20-90 ms: once per process, not once per action
+    return httpx.create_ssl_context()
+
+
 def new_client(timeout: float, *, verify: bool = True) -> httpx.AsyncClient:
     """An AsyncClient with one overall timeout per request; httpx is imported here, not at start-up."""
     import httpx
 
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify, follow_redirects=False)
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=_tls_context() if verify else False,
+                             follow_redirects=False)
 
 
 def request_timeout(action_timeout: float) -> float:
@@ -156,6 +167,11 @@ async def send(
         kwargs["json"] = json_body
     try:
         response = await client.request(method, url, **kwargs)
+    except asyncio.CancelledError:
+        # the action's own timeout (or the operator) stopped it: say which request was in flight
+        elapsed = int((time.monotonic() - started) * 1000)
+        ctx.log(f"{method} {url} -> cancelled after {elapsed} ms", stream="stderr")
+        raise
     except Exception as exc:
         import httpx
 
