@@ -93,6 +93,7 @@ class CockpitApp(App[int]):
         Binding("plus", "replay_speed(2.0)", "Faster", id="replay.faster"),
         Binding("minus", "replay_speed(0.5)", "Slower", id="replay.slower"),
         *[Binding(str(n), f"jump_step({n})", f"Step {n}", show=False, id=f"step.jump{n}") for n in range(1, 8)],
+        *LogPane.KEYS,
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -140,7 +141,8 @@ class CockpitApp(App[int]):
         return dict(VARIABLE_DEFAULTS)
 
     def get_default_screen(self) -> Screen[Any]:
-        return MainScreen(id="main")
+        self.main_screen = MainScreen(id="main")
+        return self.main_screen
 
     def clock(self) -> datetime:
         return self.now()
@@ -170,7 +172,7 @@ class CockpitApp(App[int]):
         from rollback_tui.ui.keymap import load_keymap
 
         ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
-        for widget_class in (Checklist, LogPane, SummaryScreen, PlanReviewScreen):
+        for widget_class in (Checklist, SummaryScreen, PlanReviewScreen):
             ids |= {b.id for b in widget_class.BINDINGS if isinstance(b, Binding) and b.id}
         keymap = load_keymap(ids)
         if keymap.keys:
@@ -237,7 +239,7 @@ class CockpitApp(App[int]):
 
     def _log_pane(self) -> LogPane | None:
         try:
-            return self.get_screen("main").query_one(LogPane)  # type: ignore[no-any-return]
+            return self.main_screen.query_one(LogPane)  # type: ignore[no-any-return]
         except Exception:
             return None
 
@@ -279,7 +281,7 @@ class CockpitApp(App[int]):
         screen = self.screen
         if isinstance(screen, PhaseScreen) and screen.is_mounted:
             screen.draw(self.view, now, self.read_only)
-        main = self.get_screen("main")
+        main = self.main_screen
         if not main.is_mounted:
             return
         header = main.query_one(HeaderBar)
@@ -378,7 +380,12 @@ class CockpitApp(App[int]):
             return parameters[0] in self._ask[0].options
         if action in ("replay_pause", "replay_step", "replay_speed"):
             return self.mode == "replay"
+        if action == "log":
+            return self.screen is self.main_screen
         return True
+
+    def action_log(self, name: str) -> None:
+        getattr(self.main_screen.query_one(LogPane), f"action_{name}")()
 
     def action_decide(self, choice: str) -> None:
         if self._ask is None or choice not in self._ask[0].options:
@@ -495,7 +502,7 @@ class CockpitApp(App[int]):
         step_id = STEP_IDS[number - 1]
         if self.mode == "replay" and not self.driver.jump_to_step(step_id):
             self.notify(f"step {number} never started in this session", severity="warning")
-        main = self.get_screen("main")
+        main = self.main_screen
         main.query_one(Checklist).select_step(step_id)
         if self.mode != "replay":
             main.query_one(LogPane).set_filters(step=step_id)

@@ -22,12 +22,13 @@ Record = tuple[str, str, str, str]
 class LogPane(Vertical):
     """A Textual Log fed by ONE write_lines call per ~33 ms; filters rebuild from a bounded deque of records."""
 
-    BINDINGS = [
-        Binding("slash", "search", "Search", id="log.search"),
-        Binding("space", "toggle_follow", "Pause log", id="log.follow"),
-        Binding("f5", "cycle_step", "Log step", id="log.step"),
-        Binding("f6", "cycle_host", "Log host", id="log.host"),
-        Binding("f7", "cycle_level", "Log level", id="log.level"),
+    #: Bound on the app (so they work whatever has focus) as `log_<action>`; listed here for the keymap.
+    KEYS = [
+        Binding("slash", "log('search')", "Search", id="log.search"),
+        Binding("space", "log('toggle_follow')", "Pause log", id="log.follow"),
+        Binding("f5", "log('cycle_step')", "Log step", id="log.step"),
+        Binding("f6", "log('cycle_host')", "Log host", id="log.host"),
+        Binding("f7", "log('cycle_level')", "Log level", id="log.level"),
     ]
 
     def __init__(self, *, max_records: int = 100_000, max_lines: int = 5_000, flush_every: float = 0.033,

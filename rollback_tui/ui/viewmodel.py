@@ -13,6 +13,11 @@ from datetime import datetime
 from typing import Any
 
 STEP_IDS = ("assess", "flags", "code", "configuration", "database", "infrastructure", "validate")
+DEFAULT_TITLES = {
+    "assess": "Assess rollback situation", "flags": "Disable feature flags", "code": "Roll back code changes",
+    "configuration": "Roll back configuration changes", "database": "Roll back database migrations",
+    "infrastructure": "Roll back infrastructure changes", "validate": "Validate rollback and document",
+}
 
 #: Step state -> (symbol, word). Never colour alone: the word is always drawn next to the symbol.
 STATE_LABELS: dict[str, tuple[str, str]] = {
@@ -144,7 +149,7 @@ class SessionView:
         self.last_seq = 0
         self.events = 0
         self.roles: list[dict[str, Any]] = []
-        self.steps: list[StepView] = [StepView(id=s, title=s, applicable=True) for s in STEP_IDS]
+        self.steps: list[StepView] = [StepView(id=s, title=DEFAULT_TITLES[s]) for s in STEP_IDS]
         self.probes: dict[str, ProbeView] = {}
         self.inputs: list[InputView] = []
         self.plan_review: bool | None = None
@@ -220,10 +225,11 @@ class SessionView:
             for step_id in STEP_IDS:
                 data = by_id.get(step_id)
                 if data is None:
-                    self.steps.append(StepView(id=step_id, title=step_id, applicable=False, state="not_applicable"))
+                    self.steps.append(StepView(id=step_id, title=DEFAULT_TITLES[step_id], applicable=False,
+                                              state="not_applicable"))
                     continue
                 applicable = bool(data.get("applicable", True))
-                view = StepView(id=step_id, title=data.get("title") or step_id, question=data.get("question") or "",
+                view = StepView(id=step_id, title=data.get("title") or DEFAULT_TITLES[step_id], question=data.get("question") or "",
                                 applicable=applicable, state="pending" if applicable else "not_applicable")
                 for action in data.get("actions") or []:
                     view.actions.append(ActionView(id=action.get("id", ""), kind=action.get("kind", ""),
@@ -260,7 +266,8 @@ class SessionView:
                     step.state = "aborted"
 
     def _on_input_checked(self, event: Any) -> None:
-        view = InputView(id=event.input_id, category=event.category, ok=event.ok, detail=event.detail,
+        ok = None if getattr(event, "needs_confirmation", False) and not event.ok else event.ok
+        view = InputView(id=event.input_id, category=event.category, ok=ok, detail=event.detail,
                          remediation=event.remediation)
         for index, existing in enumerate(self.inputs):
             if existing.id == view.id:

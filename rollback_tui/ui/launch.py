@@ -1,0 +1,162 @@
+"""Entry points cli.py dispatches to: run, resume, replay, follow (and run_cockpit_on_plan for the demo)."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rollback_tui.errors import PlanError, RollbackError
+
+EXIT_USAGE = 2
+EXIT_SIGNATURE = 6
+EXIT_QUIT = 130
+
+
+def _print_problems(exc: PlanError) -> None:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    if exc.hint:
+        print(f"  hint: {exc.hint}", file=sys.stderr)
+
+
+def _call_with_supported(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Pass only the keyword arguments `func` accepts (the passphrase hook is optional in the engine)."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return func(*args, **kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return func(*args, **kwargs)
+    return func(*args, **{k: v for k, v in kwargs.items() if k in params})
+
+
+def _run_app(app: Any) -> int:
+    code = app.run()
+    if app.result is None and app.report_info.get("journal") and app.mode == "live":
+        print(f"journal: {app.report_info['journal']}\n  the session can be continued with "
+              f"'rollback-tui resume {app.report_info['journal']}'", file=sys.stderr)
+    elif app.report_info.get("path"):
+        print(f"report: {app.report_info['path']}")
+        if app.report_info.get("journal"):
+            print(f"journal: {app.report_info['journal']}")
+    if app.report_info.get("error"):
+        print(f"rollback-tui: {app.report_info['error']}", file=sys.stderr)
+        return code if code not in (None, 0) else 1
+    return int(code if code is not None else EXIT_QUIT)
+
+
+def cockpit_for_session(factory: Callable[..., Any], opts: Any) -> Any:
+    """A CockpitApp running the session that `factory(decisions, listeners, passphrase)` builds."""
+    from rollback_tui.ui.app import CockpitApp
+    from rollback_tui.ui.drivers import LiveDriver
+
+    return CockpitApp(LiveDriver(factory), theme=opts.theme, operator=opts.operator)
+
+
+def session_factory(loaded: Any, opts: Any) -> Callable[..., Any]:
+    def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
+        from rollback_tui.engine.session import Session
+
+        return _call_with_supported(
+            Session.start, loaded, decisions=decisions, operator=opts.operator, journal_path=opts.journal,
+            report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners,
+            passphrase=passphrase)
+
+    return factory
+
+
+def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any) -> int:
+    """Load the plan (a PlanError prints its problems and returns 2 before any screen opens), then the cockpit."""
+    from rollback_tui.plan.loader import load_plan
+
+    try:
+        loaded = load_plan(Path(plan_path), dict(variables))
+    except PlanError as exc:
+        _print_problems(exc)
+        return EXIT_USAGE
+    return _run_app(cockpit_for_session(session_factory(loaded, opts), opts))
+
+
+def run(opts: Any) -> int:
+    """`rollback-tui run PLAN`: the cockpit on a plan."""
+    return run_cockpit_on_plan(opts.plan, opts.variables, opts)
+
+
+def resume(opts: Any) -> int:
+    """`rollback-tui resume JOURNAL`: the cockpit on an interrupted session."""
+    journal = opts.journal
+    if journal is None or not Path(journal).is_file():
+        print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
+        return EXIT_USAGE
+
+    def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
+        from rollback_tui.engine.session import Session
+
+        return _call_with_supported(
+            Session.resume, Path(journal), decisions=decisions, operator=opts.operator, report_path=opts.report,
+            sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners, passphrase=passphrase,
+            plan_path=opts.plan)
+
+    try:
+        return _run_app(cockpit_for_session(factory, opts))
+    except PlanError as exc:
+        _print_problems(exc)
+        return EXIT_USAGE
+
+
+def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path | None, theme: str | None) -> int:
+    """`rollback-tui replay REPORT|JOURNAL`: read-only, at the recorded pace times `speed`."""
+    from rollback_tui.report.load import load_events
+    from rollback_tui.ui.app import CockpitApp
+    from rollback_tui.ui.drivers import ReplayDriver
+
+    if speed <= 0:
+        print("rollback-tui: --speed must be greater than 0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        loaded = _call_with_supported(load_events, Path(source), allowed_signers=allowed_signers)
+    except RollbackError as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    note, warning = replay_status(loaded)
+    if warning and not unverified:
+        print(f"rollback-tui: {source}: {warning}", file=sys.stderr)
+        for problem in getattr(loaded.verify, "problems", []) or []:
+            print(f"  {problem}", file=sys.stderr)
+        print("  to look at it anyway: rollback-tui replay --unverified ...", file=sys.stderr)
+        return EXIT_SIGNATURE
+    if not loaded.events:
+        print(f"rollback-tui: {source}: no events to replay", file=sys.stderr)
+        return EXIT_USAGE
+    app = CockpitApp(ReplayDriver(loaded.events, speed), theme=theme, mode_note=note, warning=warning)
+    app.run()
+    return 0
+
+
+def replay_status(loaded: Any) -> tuple[str, str]:
+    """(note, warning) for the header: verified, unsigned journal, or FAILED verification (shown all the time)."""
+    dropped = f" · {len(loaded.dropped)} unreadable line(s) dropped" if getattr(loaded, "dropped", None) else ""
+    if loaded.source == "journal":
+        return f"journal (not signed, not verified){dropped}", ""
+    verify = loaded.verify
+    if verify is None:
+        return f"report (verification not run){dropped}", ""
+    if verify.ok:
+        signers = ", ".join(getattr(s, "identity", "") or getattr(s, "fingerprint", "") for s in verify.signers)
+        return f"✔ report verified{(': signed by ' + signers) if signers else ''}{dropped}", ""
+    return dropped.lstrip(" ·"), "UNVERIFIED: this report FAILED verification"
+
+
+def follow(journal: Path, theme: str | None) -> int:
+    """`rollback-tui follow JOURNAL`: a read-only live mirror tailing the journal."""
+    from rollback_tui.ui.app import CockpitApp
+    from rollback_tui.ui.drivers import FollowDriver
+
+    if not Path(journal).exists():
+        print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
+        return EXIT_USAGE
+    CockpitApp(FollowDriver(Path(journal)), theme=theme).run()
+    return 0
