@@ -72,10 +72,16 @@ def _handler(state: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out close mid-answer on purpose; the stdlib would print a traceback
+
+
 def _start_http(tls: ssl.SSLContext | None = None) -> HttpServer:
     state: dict[str, Any] = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", 0), _handler(state))
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     http = HttpServer(server, {}, scheme="https" if tls else "http")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -272,35 +273,31 @@ def test_sqlite_urls() -> None:
         sqlite_path("sqlite://app.db")
 
 
+@pytest.mark.postgres
 async def test_sql_postgresql(tmp_path: Path) -> None:
     postgres = pytest.importorskip("rollback_tui.loopback.postgres",
                                    reason="rollback_tui.loopback.postgres is not written yet")
-    server = await postgres.start_postgres(tmp_path) if _is_coroutine(postgres.start_postgres) \
-        else postgres.start_postgres(tmp_path)
     try:
-        url = server.url if hasattr(server, "url") else str(server)
-        ok = await take({"kind": "sql", "url": url, "query": "select 40 + 2", "expect": 42})
+        url, stop = await asyncio.to_thread(postgres.start_postgres, tmp_path)
+    except postgres.PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    try:
+        # the password goes through the secret store, as a plan would write it
+        password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        store = SecretStore({"PG": SecretSpec(env="PG_PASSWORD")}, environ={"PG_PASSWORD": password})
+        template = url.replace(f":{password}@", ":${secrets.PG}@")
+        ok = await take({"kind": "sql", "url": template, "query": "select 40 + 2", "expect": 42}, store)
         assert ok.ok, ok.reason
-        bad = await take({"kind": "sql", "url": url, "query": "select * from nope"})
-        assert not bad.ok and 'relation "nope" does not exist' in bad.reason
-        slow = await take({"kind": "sql", "url": url, "query": "select pg_sleep(5)", "timeout": "500ms"})
+        bad = await take({"kind": "sql", "url": template, "query": "select * from nope"}, store)
+        assert not bad.ok and bad.reason.startswith('query failed: relation "nope" does not exist')
+        slow = await take({"kind": "sql", "url": template, "query": "select pg_sleep(5)", "timeout": "500ms"}, store)
         assert not slow.ok and slow.reason == "timed out after 0.5s"
+        wrong = await take({"kind": "sql", "url": url.replace(password, "wrong-password"), "query": "select 1"},
+                           store)
+        assert not wrong.ok and "password authentication failed" in wrong.reason
+        assert password not in ok.reason + bad.reason + slow.reason + wrong.reason
     finally:
-        stop = getattr(server, "stop", None)
-        if stop is not None:
-            result = stop()
-            if _is_coroutine_obj(result):
-                await result
-
-
-def _is_coroutine(func: Any) -> bool:
-    import inspect
-    return inspect.iscoroutinefunction(func)
-
-
-def _is_coroutine_obj(value: Any) -> bool:
-    import inspect
-    return inspect.isawaitable(value)
+        await asyncio.to_thread(stop)
 
 
 # ---------------------------------------------------------------- boundary
