@@ -25,3 +25,22 @@ def commit(repo: Path, files: dict[str, str], message: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
+
+
+FIXTURE = Path(__file__).parent / "alembic_fixture"
+
+_UPGRADE = """
+import sys
+from alembic import command
+from alembic.config import Config
+config = Config(sys.argv[1])
+config.set_main_option("sqlalchemy.url", sys.argv[2].replace("%", "%%"))
+command.upgrade(config, sys.argv[3])
+"""
+
+
+def alembic_upgrade(ini: Path, url: str, revision: str = "head") -> None:
+    """Upgrade for real, in a child process (env.py's fileConfig would rewire pytest's logging)."""
+    import sys
+
+    subprocess.run([sys.executable, "-c", _UPGRADE, str(ini), url, revision], check=True, capture_output=True)
