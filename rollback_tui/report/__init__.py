@@ -1,1 +1,1 @@
-"""report package."""
+"""Signed markdown reports: rendering from events, SSHSIG signatures, verification, co-signing, loading for replay."""

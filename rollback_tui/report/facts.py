@@ -1,0 +1,175 @@
+"""One pass over the events: everything the report's human sections are rendered from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rollback_tui.engine import events as ev
+from rollback_tui.engine.events import Event
+
+STEP_IDS = ("assess", "flags", "code", "configuration", "database", "infrastructure", "validate")
+SCOPES = ("flags", "code", "configuration", "database", "infrastructure")
+
+
+@dataclass
+class ActionRun:
+    started: ev.ActionStarted
+    finished: ev.ActionFinished | None = None
+    output_lines: int = 0
+
+
+@dataclass
+class StepFacts:
+    step: str
+    outline: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    first_started: datetime | None = None
+    finishes: list[ev.StepFinished] = field(default_factory=list)
+    runs: list[ActionRun] = field(default_factory=list)
+    verifications: list[ev.Verification] = field(default_factory=list)
+    output_lines: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.finishes:
+            return self.finishes[-1].status
+        if self.attempts:
+            return "unfinished"
+        return "not started" if self.outline.get("applicable", True) else "not_applicable"
+
+    @property
+    def title(self) -> str:
+        return str(self.outline.get("title") or self.step)
+
+    @property
+    def completed_at(self) -> datetime | None:
+        """When the step last finished with its work done (by the tool or by hand)."""
+        for finish in reversed(self.finishes):
+            if finish.status in ("done", "manual"):
+                return finish.ts
+        return None
+
+
+@dataclass
+class Decision:
+    made: ev.DecisionMade
+    request: ev.DecisionRequested | None
+
+
+@dataclass
+class Facts:
+    started: ev.SessionStarted | None = None
+    finished: ev.SessionFinished | None = None
+    resumes: list[ev.SessionResumed] = field(default_factory=list)
+    interruptions: list[ev.SessionInterrupted] = field(default_factory=list)
+    inputs: list[ev.InputChecked] = field(default_factory=list)
+    reviews: list[ev.PlanReviewed] = field(default_factory=list)
+    approvals: list[ev.ApprovalGiven] = field(default_factory=list)
+    steps: dict[str, StepFacts] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    health_changes: list[ev.HealthChanged] = field(default_factory=list)
+    alerts: list[ev.HealthAlert] = field(default_factory=list)
+    window_warnings: list[ev.WindowWarning] = field(default_factory=list)
+    signals: list[ev.Signal] = field(default_factory=list)
+    health_now: dict[str, ev.HealthChanged] = field(default_factory=dict)
+    count: int = 0
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+
+    @property
+    def outline(self) -> dict[str, Any]:
+        return dict(self.started.outline) if self.started else {}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.outline.get("metadata")
+        return dict(meta) if isinstance(meta, dict) else {}
+
+    @property
+    def exit_state(self) -> str:
+        return self.finished.exit_state if self.finished else "unfinished"
+
+    def step(self, step_id: str) -> StepFacts:
+        if step_id not in self.steps:
+            self.steps[step_id] = StepFacts(step_id)
+        return self.steps[step_id]
+
+    def ordered_steps(self) -> list[StepFacts]:
+        """The outline's steps in order, then any step seen only in events."""
+        order = [str(s.get("id")) for s in self.outline.get("steps", []) if isinstance(s, dict)]
+        order += [s for s in STEP_IDS if s not in order and s in self.steps]
+        order += [s for s in self.steps if s not in order]
+        return [self.step(s) for s in order]
+
+
+def collect(events: list[Event]) -> Facts:
+    facts = Facts()
+    requests: dict[int, ev.DecisionRequested] = {}
+    open_runs: dict[tuple[str, str], ActionRun] = {}
+    for event in events:
+        facts.count += 1
+        if facts.first_ts is None:
+            facts.first_ts = event.ts
+        facts.last_ts = event.ts
+        kind = type(event)
+        if kind is ev.ActionOutput:
+            # The hot path: 100k-event logs are mostly output batches.
+            run = open_runs.get((event.step, event.action))
+            count = len(event.lines)
+            if run is not None:
+                run.output_lines += count
+            facts.step(event.step).output_lines += count
+        elif kind is ev.HealthSample:
+            pass
+        elif kind is ev.SessionStarted:
+            facts.started = event
+            for outline_step in event.outline.get("steps", []):
+                if isinstance(outline_step, dict) and outline_step.get("id"):
+                    facts.step(str(outline_step["id"])).outline = dict(outline_step)
+        elif kind is ev.SessionFinished:
+            facts.finished = event
+        elif kind is ev.SessionResumed:
+            facts.resumes.append(event)
+        elif kind is ev.SessionInterrupted:
+            facts.interruptions.append(event)
+        elif kind is ev.InputChecked:
+            facts.inputs.append(event)
+        elif kind is ev.PlanReviewed:
+            facts.reviews.append(event)
+        elif kind is ev.ApprovalGiven:
+            facts.approvals.append(event)
+        elif kind is ev.StepStarted:
+            step = facts.step(event.step)
+            step.attempts += 1
+            step.first_started = step.first_started or event.ts
+        elif kind is ev.StepFinished:
+            facts.step(event.step).finishes.append(event)
+        elif kind is ev.ActionStarted:
+            run = ActionRun(event)
+            facts.step(event.step).runs.append(run)
+            open_runs[(event.step, event.action)] = run
+        elif kind is ev.ActionFinished:
+            run = open_runs.pop((event.step, event.action), None)
+            if run is None:  # finished without a start (a resumed session): still report it
+                run = ActionRun(ev.ActionStarted(step=event.step, action=event.action, kind="?", ts=event.ts,
+                                                 attempt=event.attempt))
+                facts.step(event.step).runs.append(run)
+            run.finished = event
+        elif kind is ev.Verification:
+            facts.step(event.step).verifications.append(event)
+        elif kind is ev.HealthChanged:
+            facts.health_changes.append(event)
+            facts.health_now[event.probe] = event
+        elif kind is ev.HealthAlert:
+            facts.alerts.append(event)
+        elif kind is ev.WindowWarning:
+            facts.window_warnings.append(event)
+        elif kind is ev.DecisionRequested:
+            requests[event.request_id] = event
+        elif kind is ev.DecisionMade:
+            facts.decisions.append(Decision(event, requests.get(event.request_id)))
+        elif kind is ev.Signal:
+            facts.signals.append(event)
+    return facts

@@ -1,0 +1,225 @@
+"""Verifying a report: signatures (expected namespace, no SHA-1 RSA), the hash chain, and every section."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rollback_tui.engine import events as ev
+from rollback_tui.engine.events import Event
+from rollback_tui.errors import ReportError, SignatureError
+from rollback_tui.report import sshsig
+from rollback_tui.report.chain import decode_log
+from rollback_tui.report.document import ParsedReport, parse_report
+from rollback_tui.report.render import compose, signed_operator, split_sections
+
+ALLOWED_SIGNERS_HINT = ("pass --allowed-signers FILE (lines like `alice namespaces=\"rollback-tui\" ssh-ed25519 AAAA...`) "
+                        "and --identity NAME to check who signed")
+
+
+@dataclass
+class SignerInfo:
+    identity: str
+    role: str
+    fingerprint: str
+    ok: bool
+    detail: str = ""
+    """Why not ok, or what was (not) checked."""
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    problems: list[str]
+    signers: list[SignerInfo]
+    line_endings_note: str
+    events: list[Event]
+    notes: list[str] = field(default_factory=list)
+    """Things checked or not checked that are not failures (e.g. identity not checked)."""
+    integrity_ok: bool = False
+    """Hash chain intact and every section matches the event log (says nothing of who wrote it)."""
+    signature_ok: bool | None = None
+    """The operator's signature: True valid, False invalid or missing, None the report says it is unsigned."""
+    dropped: list[str] = field(default_factory=list)
+
+
+def cosigners_path(report: Path) -> Path:
+    return report.with_name(report.name + ".cosigners")
+
+
+def read_cosigners(report: Path) -> list[dict[str, Any]]:
+    path = cosigners_path(report)
+    if not path.exists():
+        return []
+    try:
+        entries = json.loads(path.read_text()).get("cosigners", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SignatureError(f"co-signers file {path} is unreadable: {exc}") from None
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _line_endings(raw: bytes) -> tuple[bytes, str]:
+    """The LF form of the bytes and what differs from it ('' when nothing)."""
+    changes = []
+    data = raw
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+        changes.append("its line endings were changed to CRLF")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+        changes.append("its final newline was dropped")
+    return data, " and ".join(changes)
+
+
+def _section_problems(parsed: ParsedReport, expected: str) -> list[str]:
+    have = split_sections(parsed.text)
+    want = split_sections(expected)
+    have_titles = [t for t, _ in have]
+    problems = []
+    line_of: dict[str, int] = {}
+    number = 1
+    for title, body in have:
+        line_of.setdefault(title, number)
+        number += body.count("\n") + (1 if title != "Header" else 0) + 1
+    have_map = dict(have)
+    for title, body in want:
+        if title not in have_map:
+            problems.append(f"section '{title}' was removed")
+            continue
+        if have_map[title] != body:
+            old, new = have_map[title].split("\n"), body.split("\n")
+            at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+            offset = line_of[title] + at + (1 if title != "Header" else 0)
+            shown = old[at] if at < len(old) else "(end of section)"
+            wanted = new[at] if at < len(new) else "(end of section)"
+            problems.append(f"section '{title}' does not match what the event log generates: line {offset} reads "
+                            f"{shown[:120]!r}, the events give {wanted[:120]!r}")
+    extra = [t for t in have_titles if t not in dict(want)]
+    problems += [f"section '{t}' was added (it is not generated from the event log)" for t in extra]
+    if not problems and have_titles != [t for t, _ in want]:
+        problems.append("sections were reordered")
+    return problems
+
+
+def _check_signature(sig_path: Path, raw: bytes, lf: bytes, change: str) -> tuple[Any, sshsig.SshSig, str]:
+    """(key, signature, note): the note is set when only the line endings stop the signature matching."""
+    sig = sshsig.load(sig_path)
+    try:
+        return sshsig.verify(raw, sig), sig, ""
+    except SignatureError:
+        if not change:
+            raise
+        try:
+            key = sshsig.verify(lf, sig, sshsig.NAMESPACE)
+        except SignatureError:
+            raise SignatureError("the signature does not match the file's bytes") from None
+        return key, sig, (f"the only change to the signed file is that {change}: its content is authentic; "
+                          "restore the signed bytes (e.g. `dos2unix`, or add the final newline) to verify it exactly")
+
+
+def _signer(sig_path: Path, raw: bytes, lf: bytes, change: str, identity: str, role: str,
+            allowed: Path | None) -> tuple[SignerInfo, str, str]:
+    """(info, problem, line-endings note) for one signature file."""
+    if not sig_path.exists():
+        return SignerInfo(identity, role, "", False, "signature file missing"), f"signature file {sig_path} is missing", ""
+    try:
+        key, sig, note = _check_signature(sig_path, raw, lf, change)
+    except SignatureError as exc:
+        return (SignerInfo(identity, role, "", False, str(exc)),
+                f"{role} signature {sig_path.name} ({identity}): {exc}", "")
+    if note:
+        return SignerInfo(identity, role, sig.fingerprint, False, note), f"{sig_path.name}: {note}", note
+    if allowed is None:
+        return SignerInfo(identity, role, sig.fingerprint, True, "identity not checked"), "", ""
+    if not sshsig.principal_allowed(allowed, key, identity):
+        return (SignerInfo(identity, role, sig.fingerprint, False, f"not allowed for {identity} in {allowed}"),
+                f"{sig_path.name}: key {sig.fingerprint} is not allowed to sign as {identity!r} in namespace "
+                f"rollback-tui according to {allowed}", "")
+    return SignerInfo(identity, role, sig.fingerprint, True, f"identity checked against {allowed.name}"), "", ""
+
+
+def verify_report(path: Path, *, allowed_signers: Path | None = None, identity: str | None = None) -> VerifyResult:
+    """Check everything; raises ReportError only when the file is unreadable or not a report at all."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    lf, change = _line_endings(raw)
+    try:
+        text = lf.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{path} is not a rollback-tui report (not UTF-8 text at byte {exc.start})") from None
+    parsed = parse_report(text, str(path))
+    log = decode_log(parsed.log_lines, parsed.log_first_line)
+    problems = [f"event log: {p}" for p in log.broken] + [f"event log: {d}" for d in log.dropped]
+    if not log.broken and parsed.recorded_head != log.head:
+        last = log.events[-1] if log.events else None
+        what = f"the last event (seq {last.seq}, {last.type})" if last else "the event log"
+        problems.append(f"event log: {what} was changed, or events were removed from the end "
+                        "(the chain head recorded in the Integrity section differs)")
+    expected = compose(log.events, parsed.header, parsed.log_lines, parsed.recorded_head or log.head)
+    problems += _section_problems(parsed, expected)
+    integrity_ok = not problems
+    result = VerifyResult(False, problems, [], "", log.events, integrity_ok=integrity_ok, dropped=log.dropped)
+    started = next((e for e in log.events if isinstance(e, ev.SessionStarted)), None)
+    operator = identity or signed_operator(parsed.header.signature) or (started.operator if started else "operator")
+    sig_path = path.with_name(path.name + ".sig")
+    if parsed.header.unsigned and not sig_path.exists():
+        result.signature_ok = None
+        problems.append(f"the report is unsigned: {parsed.header.unsigned}")
+    else:
+        info, problem, note = _signer(sig_path, raw, lf, change, operator, "operator", allowed_signers)
+        claimed = re.search(r"SHA256:[A-Za-z0-9+/]+", parsed.header.signature)
+        if info.ok and claimed and claimed.group(0) != info.fingerprint:
+            info.ok, problem = False, (f"the report names key {claimed.group(0)} but {sig_path.name} was made "
+                                       f"with {info.fingerprint}")
+        result.signers.append(info)
+        result.signature_ok = info.ok
+        result.line_endings_note = result.line_endings_note or note
+        if problem:
+            problems.append(problem)
+        elif integrity_ok is False and info.ok:
+            result.notes.append("the signature is valid, so the inconsistencies above were signed as they are")
+    _check_cosigners(path, raw, lf, change, allowed_signers, log.events, result)
+    if change and not result.line_endings_note:
+        result.line_endings_note = f"the file differs from how it was written: {change}"
+    if allowed_signers is None and result.signers:
+        result.notes.append(f"the signers' identities were not checked against an allowed_signers file: {ALLOWED_SIGNERS_HINT}")
+    if result.signature_ok and not result.problems and result.integrity_ok and log.events == []:
+        problems.append("the event log is empty")
+    result.ok = not problems and any(s.ok for s in result.signers)
+    return result
+
+
+def approval_roles(events: list[Event], identity: str) -> list[ev.ApprovalGiven]:
+    return [e for e in events if isinstance(e, ev.ApprovalGiven) and e.name == identity]
+
+
+def _check_cosigners(path: Path, raw: bytes, lf: bytes, change: str, allowed: Path | None, events: list[Event],
+                     result: VerifyResult) -> None:
+    try:
+        entries = read_cosigners(path)
+    except SignatureError as exc:
+        result.problems.append(str(exc))
+        return
+    for entry in entries:
+        identity, role, name = str(entry.get("identity", "")), str(entry.get("role", "")), str(entry.get("signature", ""))
+        if not name or "/" in name or not name.startswith(path.name + "."):
+            result.problems.append(f"co-signer {identity!r}: bad signature file name {name!r}")
+            continue
+        info, problem, note = _signer(path.with_name(name), raw, lf, change, identity, role or "co-signer", allowed)
+        if problem:
+            result.problems.append(problem)
+        result.line_endings_note = result.line_endings_note or note
+        approvals = approval_roles(events, identity)
+        if not any(role in (a.role, a.role_title) for a in approvals):
+            given = ", ".join(f"{a.role} ({a.gate})" for a in approvals) or "none"
+            info.ok = False
+            info.detail = f"claims role {role!r} but the approval events name {identity!r} for: {given}"
+            result.problems.append(f"co-signer {identity!r} claims role {role!r}, but no approval event names "
+                                   f"{identity!r} for that role (approvals by {identity!r}: {given})")
+        result.signers.append(info)

@@ -1,0 +1,107 @@
+"""Writing the report: render, sign (agent or key file), write with mode 0600; never lose a report."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollback_tui.engine.events import Event
+from rollback_tui.errors import ReportError, SignatureError
+from rollback_tui.report.chain import encode_log
+from rollback_tui.report.keys import Signer, find_signer
+from rollback_tui.report.render import ReportHeader, compose, signed_line
+
+NO_SIGN_NOTE = "written with --no-sign: nothing proves who wrote it or that it is unchanged."
+
+
+@dataclass
+class ReportOutcome:
+    path: Path
+    sig_path: Path | None
+    signed: bool
+    signer: str
+    """Key fingerprint and comment, or '' when unsigned."""
+    error: str
+    """Why the report is unsigned when signing was wanted ('' otherwise)."""
+
+
+def sig_path_for(path: Path) -> Path:
+    return path.with_name(path.name + ".sig")
+
+
+def _directory_error(directory: Path, problem: str, journal_path: Path | None) -> ReportError:
+    keep = f"; the journal {journal_path} keeps the whole session" if journal_path else ""
+    return ReportError(f"cannot write the report in {directory}: {problem}",
+                       hint=f"make {directory} writable or pass --report PATH in a writable directory{keep}; "
+                            "then write it again from the journal (rollback-tui resume JOURNAL)")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically replace `path` with `data`, created with mode 0600 (reports can hold hostnames and reasons)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_stale_signatures(path: Path) -> None:
+    """A rewritten report invalidates every signature made over the old bytes."""
+    sig_path_for(path).unlink(missing_ok=True)
+    cosigners = path.with_name(path.name + ".cosigners")
+    try:
+        entries = json.loads(cosigners.read_text()).get("cosigners", [])
+    except (OSError, ValueError, AttributeError):
+        entries = []
+    for entry in entries:
+        name = str(entry.get("signature", "")) if isinstance(entry, dict) else ""
+        if name and "/" not in name and name.startswith(path.name + "."):
+            path.with_name(name).unlink(missing_ok=True)
+    cosigners.unlink(missing_ok=True)
+
+
+def write_report(events: list[Event], path: Path, *, sign_key: Path | None, no_sign: bool, operator: str,
+                 passphrase: Callable[[], str] | None = None, journal_path: Path | None = None) -> ReportOutcome:
+    """Write `<path>` and `<path>.sig`. Signing problems leave an unsigned report that says why (and
+    ReportOutcome.error); an unwritable directory raises ReportError. Blocking: call it from a thread."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise _directory_error(directory, "no such directory", journal_path)
+    events = list(events)
+    lines, head = encode_log(events)
+    journal = str(journal_path) if journal_path else ""
+    signer: Signer | None = None
+    error = ""
+    armored = ""
+    if not no_sign:
+        try:
+            signer = find_signer(sign_key, passphrase)
+            header = ReportHeader(signature=signed_line(operator, signer.fingerprint, signer.comment,
+                                                        sig_path_for(path).name), journal=journal)
+            data = compose(events, header, lines, head).encode("utf-8")
+            armored = signer.sign(data)
+        except SignatureError as exc:
+            error, signer = str(exc), None
+    if signer is None:
+        why = NO_SIGN_NOTE if no_sign else f"signing failed ({error}); written unsigned so that it is not lost."
+        data = compose(events, ReportHeader(unsigned=why, journal=journal), lines, head).encode("utf-8")
+    try:
+        _remove_stale_signatures(path)
+        write_private(path, data)
+        if armored:
+            write_private(sig_path_for(path), armored.encode("ascii"))
+    except OSError as exc:
+        raise _directory_error(directory, exc.strerror or str(exc), journal_path) from None
+    return ReportOutcome(path=path, sig_path=sig_path_for(path) if armored else None, signed=bool(armored),
+                         signer=signer.label if signer and armored else "", error=error)
