@@ -62,6 +62,8 @@ class MainScreen(Screen[None]):
         self.query_one("#health").border_title = "Health"
         self.query_one("#decision").border_title = "Decision"
         self.query_one("#log").border_title = "Log"
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        app.main_ready()
 
     def on_resize(self) -> None:
         compact = self.size.width < COMPACT_WIDTH
@@ -130,6 +132,7 @@ class CockpitApp(App[int]):
             self.register_theme(item)
         requested = theme or DEFAULT_THEME
         self.theme_error = ""
+        self.config_problems: list[str] = []
         if requested not in self.available_themes:
             self.theme_error = f"unknown theme {requested!r}; using {DEFAULT_THEME}"
             requested = DEFAULT_THEME
@@ -177,12 +180,17 @@ class CockpitApp(App[int]):
         keymap = load_keymap(ids)
         if keymap.keys:
             self.set_keymap(keymap.keys)
-        for problem in [*self.theme_problems, *keymap.problems, *([self.theme_error] if self.theme_error else [])]:
-            self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
-            self.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
+        self.config_problems = [*self.theme_problems, *keymap.problems,
+                                *([self.theme_error] if self.theme_error else [])]
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self._theme_changed(None)
+        self.set_class(self.theme == "screen-share", "-screen-share")
         self.set_interval(1.0, self.redraw)
+
+    def main_ready(self) -> None:
+        """The main screen is composed: report configuration problems, draw, start feeding events."""
+        for problem in self.config_problems:
+            self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
+            self.main_screen.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
         self.redraw()
         if self.driver is not None:
             self.run_driver()
