@@ -76,3 +76,18 @@ def test_sigterm_to_the_demo_parent_stops_the_services(tmp_path: Path) -> None:
     os.kill(parent.pid, signal.SIGTERM)
     assert parent.wait(timeout=30) == 128 + signal.SIGTERM
     assert _wait_gone(ready["pgid"], pids) == []
+
+
+def test_services_exit_cleanly_on_sigterm_with_their_children(sandbox: Sandbox) -> None:
+    pgid = sandbox.pgid
+    assert pgid is not None
+    pids = [sandbox.ready["pid"], sandbox.ready["web_pid"]]
+    os.kill(sandbox.ready["pid"], signal.SIGTERM)
+    assert _wait_gone(pgid, pids) == []
+    assert "services stopped" in sandbox.layout.services_log.read_text()
+    sandbox.stop()
+
+
+def test_web_service_dies_with_a_killed_services_process(sandbox: Sandbox) -> None:
+    os.kill(sandbox.ready["pid"], signal.SIGKILL)  # no cleanup code runs in the services process
+    assert _wait_gone(-1, [sandbox.ready["web_pid"]]) == []  # PR_SET_PDEATHSIG, before any stop()
