@@ -357,8 +357,11 @@ async def _dispatch(probe: Probe, plan: Plan, secrets: SecretStore, client: Any,
 
 
 def _guard(probe: Probe) -> float:
-    # SSH fan-out gets the per-host timeout inside; the outer guard leaves it room to report which host hung
-    return probe.timeout + 2.0 if isinstance(probe, SshProbe) else probe.timeout
+    # SSH fan-out and commands enforce the timeout inside (naming the host that hung, killing the process
+    # group); the outer guard leaves them room to do so and only catches what they miss
+    if isinstance(probe, (SshProbe, CommandProbe)):
+        return probe.timeout + 2.0
+    return probe.timeout
 
 
 async def sample(probe: Probe, *, plan: Plan, secrets: SecretStore,
