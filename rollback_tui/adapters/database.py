@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from rollback_tui.adapters import dbutil
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
+from rollback_tui.adapters.git import redacted
 from rollback_tui.adapters.proc import run_process
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import AlembicAction, DbSafety, SqlAction
@@ -90,7 +91,7 @@ def _current_heads(db: dbutil.Database, handle: dbutil.Interruptible) -> list[st
 
     if db.path is not None and not db.path.is_file():
         raise AdapterError(f"SQLite database {db.path} does not exist", hint="fix the URL in the plan")
-    engine = create_engine(db.absolute_url, poolclass=NullPool)
+    engine = create_engine(db.sqlalchemy_url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             handle.set(conn.connection.dbapi_connection)
@@ -133,6 +134,9 @@ class AlembicAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     async def describe(self, action: AlembicAction, ctx: ActionContext) -> Description:
+        return redacted(await self._describe(action, ctx), ctx)
+
+    async def _describe(self, action: AlembicAction, ctx: ActionContext) -> Description:
         db = dbutil.Database(dbutil.expand_url(action.url, ctx), action.url)
         summary = f"alembic downgrade {action.url} to {action.revision}"
         safety, risks = _safety_lines(db, action.safety, ctx)
@@ -150,7 +154,7 @@ class AlembicAdapter:
         summary = f"alembic downgrade {action.url} from {current} to {target}: {len(undone)} revision(s)"
         details = ["revisions undone:", *("  " + line for line in undone), *safety]
         try:
-            _, sql = await _alembic_child("sql", action.config, f"{current}:{target}", db.absolute_url, None)
+            _, sql = await _alembic_child("sql", action.config, f"{current}:{target}", db.sqlalchemy_url, None)
         except AdapterError as exc:
             return Description(summary, details, risks + [f"offline SQL unavailable: {exc}"])
         sql = [line for line in sql if line.strip()]
@@ -170,7 +174,7 @@ class AlembicAdapter:
             return ActionResult("ok", 0, details=dbutil.redact_details(details, ctx))
         await dbutil.before(db, action.safety, ctx, details)
         try:
-            await _alembic_child("downgrade", action.config, target, db.absolute_url, ctx)
+            await _alembic_child("downgrade", action.config, target, db.sqlalchemy_url, ctx)
         except AdapterError as exc:
             where = f"; backup: {details['backup']}" if "backup" in details else ""
             return ActionResult("failed", error=f"{exc}{where}", details=dbutil.redact_details(details, ctx))
@@ -212,6 +216,9 @@ class SqlAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     async def describe(self, action: SqlAction, ctx: ActionContext) -> Description:
+        return redacted(await self._describe(action, ctx), ctx)
+
+    async def _describe(self, action: SqlAction, ctx: ActionContext) -> Description:
         db = dbutil.Database(dbutil.expand_url(action.url, ctx), action.url)
         safety, risks = _safety_lines(db, action.safety, ctx)
         text = _read_script(action.script)

@@ -72,6 +72,21 @@ class Database:
         return f"sqlite:///{self.path.resolve()}"
 
     @property
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy (Alembic): SQLite made absolute; a bare `postgresql://` pinned to psycopg2 when
+        only psycopg2 is installed (SQLAlchemy 2.1 defaults to psycopg 3)."""
+        if self.path is not None:
+            return self.absolute_url
+        scheme, rest = self.url.split(":", 1)
+        if "+" in scheme:
+            return self.url
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+            return "postgresql+psycopg2:" + rest
+        return "postgresql:" + rest
+
+    @property
     def libpq_url(self) -> str:
         """The URL without a SQLAlchemy `+driver` suffix, as psycopg2 and libpq accept it."""
         return "postgresql:" + self.url.split(":", 1)[1]

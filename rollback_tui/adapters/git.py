@@ -89,6 +89,12 @@ async def http_version(url: str, field: str | None, timeout: float = 10.0) -> st
         raise AdapterError(f"{url} did not report a {field!r} field ({type(exc).__name__}: {exc})") from None
 
 
+def redacted(description: Description, ctx: ActionContext) -> Description:
+    """Mask secrets in every part of a description (describe_safely masks summary and details, not risks)."""
+    return Description(ctx.redactor(description.summary), ctx.redactor.lines(description.details),
+                       ctx.redactor.lines(description.risks))
+
+
 # ---------------------------------------------------------------- git
 
 
@@ -177,6 +183,9 @@ class GitAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
 
     async def describe(self, action: GitAction, ctx: ActionContext) -> Description:
+        return redacted(await self._describe(action, ctx), ctx)
+
+    async def _describe(self, action: GitAction, ctx: ActionContext) -> Description:
         repo = _Repo(action.repo)
         risks: list[str] = []
         if not Path(action.repo).is_dir():
@@ -312,4 +321,4 @@ class GitAdapter:
         return checks
 
 
-__all__ = ["GitAdapter", "require_program", "run_tool", "read_tool", "tail_text", "http_version", "dotted"]
+__all__ = ["GitAdapter", "require_program", "run_tool", "read_tool", "tail_text", "http_version", "dotted", "redacted"]

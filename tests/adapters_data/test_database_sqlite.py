@@ -21,20 +21,30 @@ from .util import FIXTURE, alembic_upgrade
 HEAD, MIDDLE, FIRST = "c3d4e5f6a1b2", "b2c3d4e5f6a1", "a1b2c3d4e5f6"
 
 
-@pytest.fixture
-def app_db(tmp_path: Path) -> dict[str, Any]:
-    """The fixture migrations copied to a temp dir, a SQLite database upgraded to head for real, with rows."""
-    env = tmp_path / "migrations"
-    shutil.copytree(FIXTURE, env)
-    path = tmp_path / "app.db"
-    url = f"sqlite:///{path}"
-    alembic_upgrade(env / "alembic.ini", url)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once per module (a real `alembic upgrade head`, then rows); each test gets a copy."""
+    base = tmp_path_factory.mktemp("template")
+    shutil.copytree(FIXTURE, base / "migrations")
+    path = base / "app.db"
+    alembic_upgrade(base / "migrations" / "alembic.ini", f"sqlite:///{path}")
     with sqlite3.connect(path) as conn:
         conn.executemany("INSERT INTO users (id, name, nickname) VALUES (?, ?, ?)",
                          [(1, "ada", "a"), (2, "bob", None), (3, "cy", "c")])
         conn.executemany("INSERT INTO orders (id, user_id, total) VALUES (?, ?, ?)", [(1, 1, 10), (2, 3, 20)])
         conn.execute("INSERT INTO audit (event) VALUES ('deploy 2.4.0')")
-    return {"ini": str(env / "alembic.ini"), "url": url, "path": path, "env": env}
+    conn.close()
+    return base
+
+
+@pytest.fixture
+def app_db(template: Path, tmp_path: Path) -> dict[str, Any]:
+    """The fixture migrations and a SQLite database at head with rows, in this test's temp dir."""
+    env = tmp_path / "migrations"
+    shutil.copytree(template / "migrations", env)
+    path = tmp_path / "app.db"
+    shutil.copyfile(template / "app.db", path)
+    return {"ini": str(env / "alembic.ini"), "url": f"sqlite:///{path}", "path": path, "env": env}
 
 
 def alembic(app_db: dict[str, Any], revision: str, **fields: Any) -> AlembicAction:

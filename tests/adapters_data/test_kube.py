@@ -13,6 +13,9 @@ import pytest
 from rollback_tui.adapters.base import ActionContext, describe_safely, run_safely, verify_safely
 from rollback_tui.adapters.kube import helm_rollback_argv, kubectl_change_argv, kubectl_status_argv
 from rollback_tui.plan.actions import HelmAction, KubectlAction
+from rollback_tui.secrets import MASK
+
+from .util import CANARY
 
 FakeBin = Callable[..., Path]
 
@@ -153,3 +156,11 @@ async def test_helm_failure_is_reported(fake_bin: FakeBin, ctx: ActionContext) -
     fake_bin("helm", 'echo "Error: release: not found" >&2; exit 1')
     result = await run_safely(helm(), ctx)
     assert result.status == "failed" and "release: not found" in result.error
+
+
+async def test_secret_printed_by_kubectl_is_masked(fake_bin: FakeBin, ctx: ActionContext, collected: Any) -> None:
+    fake_bin("kubectl", f"echo 'token {CANARY}'; echo 'error: bad token {CANARY}' >&2; exit 1")
+    result = await run_safely(kubectl(), ctx)
+    checks = await verify_safely(kubectl(image="reg/x:1"), ctx)
+    shown = "\n".join([collected.text, result.error, *(check.observed for check in checks)])
+    assert CANARY not in shown and "bad token " + MASK in result.error and MASK in collected.text

@@ -13,6 +13,9 @@ import pytest
 from rollback_tui.adapters.base import ActionContext, describe_safely, run_safely, verify_safely
 from rollback_tui.adapters.terraform import apply_argv, describe_argv, verify_argv
 from rollback_tui.plan.actions import TerraformAction
+from rollback_tui.secrets import MASK
+
+from .util import CANARY
 
 needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None,
                                      reason="terraform is not installed (the argv tests still run)")
@@ -125,3 +128,16 @@ async def test_broken_configuration_is_a_failed_check(infra: Path, ctx: ActionCo
     (infra / "broken.tf").write_text("resource {")
     checks = await verify_safely(tf(workdir=str(infra), var_files=["previous.tfvars"]), ctx)
     assert not checks[0].ok and "plan failed (exit 1)" in checks[0].observed
+
+
+@needs_terraform
+async def test_secret_in_terraform_output_is_masked(infra: Path, ctx: ActionContext, collected: Any) -> None:
+    (infra / "secret.tfvars").write_text(f'release = "{CANARY}"\n')
+    act = tf(workdir=str(infra), var_files=["secret.tfvars"])
+    description = await describe_safely(act, ctx)
+    result = await run_safely(act, ctx)
+    assert result.ok, result.error
+    checks = await verify_safely(act, ctx)
+    shown = "\n".join([collected.text, description.summary, *description.details, *description.risks,
+                       str(result.details), *(check.observed for check in checks)])
+    assert CANARY not in shown and MASK in collected.text  # it was printed, and masked
