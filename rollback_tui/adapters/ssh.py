@@ -26,6 +26,15 @@ _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 _SHOWN_HOSTS = 10
 
 
+def _encryption_preference() -> list[str]:
+    """asyncssh's defaults with AES-GCM first: its chacha20 runs partly in Python, AES-GCM wholly in OpenSSL."""
+    from asyncssh.encryption import get_default_encryption_algs
+
+    defaults = [alg.decode() for alg in get_default_encryption_algs()]
+    fast = [alg for alg in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com") if alg in defaults]
+    return fast + [alg for alg in defaults if alg not in fast]
+
+
 def split_host(spec: str, default_port: int) -> tuple[str, int]:
     """`host`, `host:port`, `[v6]:port` or a bare IPv6 address -> (host, port)."""
     host, port_text = spec, ""
@@ -99,6 +108,7 @@ class _Session:
             config=None,  # the plan is the whole truth: no ~/.ssh/config surprises
             connect_timeout=group.connect_timeout,
             keepalive_interval=0,
+            encryption_algs=_encryption_preference(),
         )
 
     async def _load_keys(self) -> None:
