@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, DecisionPane, needs_reason
+from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
 from rollback_tui.ui.logpane import LogPane
 from rollback_tui.ui.modals import ConfirmPrompt, TextPrompt
 from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
@@ -59,6 +59,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#checklist").border_title = "Steps"
+        self.query_one("#checklist").border_subtitle = "tab · ↑↓ · enter: hosts"
         self.query_one("#health").border_title = "Health"
         self.query_one("#decision").border_title = "Decision"
         self.query_one("#log").border_title = "Log"
@@ -69,8 +70,10 @@ class MainScreen(Screen[None]):
         compact = self.size.width < COMPACT_WIDTH
         self.set_class(compact, "-compact")
         changed = self.query_one(LogPane).compact != compact
-        for pane in (self.query_one(Checklist), self.query_one(HealthPane), self.query_one(LogPane)):
+        for pane in (self.query_one(Checklist), self.query_one(HealthPane), self.query_one(LogPane),
+                     self.query_one(DecisionPane)):
             pane.compact = compact
+        self.query_one(Footer).compact = compact
         if changed:
             self.query_one(LogPane).rebuild()
         app: CockpitApp = self.app  # type: ignore[assignment]
@@ -78,7 +81,7 @@ class MainScreen(Screen[None]):
 
 
 def _decide_bindings() -> list[Binding]:
-    return [Binding(key, f"decide('{choice}')", words.split(":")[0].split(" (")[0], id=f"decide.{choice}")
+    return [Binding(key, f"decide('{choice}')", FOOTER_WORDS.get(choice, words), id=f"decide.{choice}")
             for choice, (key, words) in CHOICES.items()]
 
 
@@ -90,13 +93,13 @@ class CockpitApp(App[int]):
     BINDINGS = [
         *_decide_bindings(),
         Binding("p", "replay_pause", "Pause/play", id="replay.pause"),
-        Binding("period,right", "replay_step(1)", "Step +1", id="replay.forward"),
-        Binding("comma,left", "replay_step(-1)", "Step -1", id="replay.back"),
-        Binding("plus", "replay_speed(2.0)", "Faster", id="replay.faster"),
-        Binding("minus", "replay_speed(0.5)", "Slower", id="replay.slower"),
+        Binding("period,right", "replay_step(1)", "Event +1", key_display=".", id="replay.forward"),
+        Binding("comma,left", "replay_step(-1)", "Event -1", key_display=",", id="replay.back"),
+        Binding("plus", "replay_speed(2.0)", "Faster", key_display="+", id="replay.faster"),
+        Binding("minus", "replay_speed(0.5)", "Slower", key_display="-", id="replay.slower"),
         *[Binding(str(n), f"jump_step({n})", f"Step {n}", show=False, id=f"step.jump{n}") for n in range(1, 8)],
         *LogPane.KEYS,
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(self, driver: Any = None, *, theme: str | None = None, clock: Callable[[], datetime] | None = None,
@@ -478,7 +481,7 @@ class CockpitApp(App[int]):
 
     def set_replay_position(self, driver: Any) -> None:
         total = len(driver.events)
-        state = "⏸ paused" if driver.paused else ("■ end" if driver.position >= total else "▶ playing")
+        state = "‖ paused" if driver.paused else ("■ end" if driver.position >= total else "▶ playing")
         when = self.view.last_ts.strftime("%H:%M:%SZ") if self.view.last_ts else "--:--:--"
         self._replay_position = (f"· {state} ×{driver.speed:g} · event {driver.position}/{total} · {when} · "
                                  "p pause · , . step · 1-7 jump · +/- speed")

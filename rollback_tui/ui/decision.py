@@ -29,6 +29,10 @@ CHOICES: dict[str, tuple[str, str]] = {
     "verify_only": ("v", "verify only"),
     "mark_done": ("d", "mark done by hand"),
 }
+#: Shorter words for the footer, where 80 columns must hold every offered key.
+FOOTER_WORDS = {"retry": "retry", "retry_failed": "retry failed", "reassess": "reassess", "skip": "skip (n/a)",
+                "manual": "by hand", "override": "override", "abort": "abort", "remediate": "remediate",
+                "halt": "halt", "rerun": "rerun", "verify_only": "verify only", "mark_done": "mark done"}
 
 #: Choices that always need a reason, whatever the request says (seed: no-go, abort, manual, override).
 ALWAYS_REASON = {"no_go", "abort", "manual", "override", "mark_done", "reject", "halt"}
@@ -49,16 +53,25 @@ def key_hint(options: list[str]) -> Text:
     for choice in options:
         key, words = CHOICES.get(choice, ("?", choice))
         out.append(f" {key} ", style="bold reverse")
-        out.append(f" {words}  ")
+        out.append("\u00a0" + words.replace(" ", "\u00a0") + "  ")
     return out
 
 
 class DecisionPane(Static):
     """The current question and its evidence: each verification pass/fail, health states, time used, keys."""
 
+    compact = False
+
     def draw(self, view: SessionView, now: datetime | None, read_only: bool) -> None:
         request = view.pending
         out = Text()
+        width = max(20, self.content_size.width or 60)
+
+        def line(text: Text) -> None:
+            text.truncate(width, overflow="ellipsis")
+            out.append_text(text)
+            out.append("\n")
+
         self.set_class(request is not None, "-asking")
         if request is None:
             out.append("No decision pending.", style="bold")
@@ -74,42 +87,48 @@ class DecisionPane(Static):
             self.update(out)
             return
         step = view.step(request.step) if request.step else None
-        out.append(f"{KIND_TITLES.get(request.kind, request.kind)}", style="bold reverse")
+        title = Text()
+        title.append(f"{KIND_TITLES.get(request.kind, request.kind)}", style="bold reverse")
         if step is not None:
-            out.append(f"  Step {self._number(view, step.id)} · {step.title}", style="bold")
+            title.append(f"  Step {self._number(view, step.id)} · {step.title}", style="bold")
         if request.action:
-            out.append(f" · action {request.action}")
-        out.append(f"\n{request.question}\n", style="bold")
+            title.append(f" · action {request.action}")
+        line(title)
+        line(Text(request.question, style="bold"))
         evidence = request.evidence
         checks = evidence.get("verifications") or []
-        if checks:
-            out.append("Evidence:\n", style="underline")
+        if checks and not self.compact:
+            line(Text("Evidence:", style="underline"))
         for check in checks:
             ok = bool(check.get("ok"))
-            out.append("  ✔ pass " if ok else "  ✖ FAIL ", style=f"bold {colour_of(self, 'done' if ok else 'failed')}")
-            out.append(f"{check.get('check', '')}")
+            row = Text()
+            row.append("  ✔ pass " if ok else "  ✖ FAIL ", style=f"bold {colour_of(self, 'done' if ok else 'failed')}")
+            row.append(f"{check.get('check', '')}")
             observed, expected = check.get("observed", ""), check.get("expected", "")
             if observed or expected:
-                out.append(f": observed {observed or '–'}" + (f", expected {expected}" if expected else ""))
-            out.append("\n")
+                row.append(f": observed {observed or '–'}" + (f", expected {expected}" if expected else ""))
+            line(row)
         health = evidence.get("health") or {}
-        if health:
-            out.append("Health: ")
-            out.append("  ".join(f"{health_label(h.get('state', 'unknown'))} {probe}" for probe, h in health.items()))
-            out.append("\n")
-        if evidence.get("failed_hosts"):
-            out.append(f"Failed hosts: {', '.join(evidence['failed_hosts'])}\n", style="bold")
         used, window = float(evidence.get("window_used") or 0), float(evidence.get("window") or view.window)
+        facts = Text()
+        if health:
+            facts.append("Health: ")
+            facts.append("  ".join(f"{health_label(h.get('state', 'unknown'))} {probe}" for probe, h in health.items()))
         if window:
-            out.append(f"Time used: {fmt_seconds(used)} of {fmt_seconds(window)} ({int(used * 100 / window)} %)\n")
+            facts.append(" · " if health else "")
+            facts.append(f"time used {fmt_seconds(used)} of {fmt_seconds(window)} ({int(used * 100 / window)} %)")
+        if facts:
+            line(facts)
+        if evidence.get("failed_hosts"):
+            line(Text(f"Failed hosts: {', '.join(evidence['failed_hosts'])}", style="bold"))
         if request.kind not in ("plan_review",) and evidence.get("detail"):
-            out.append(f"{evidence['detail']}\n", style="italic")
+            line(Text(str(evidence["detail"]).splitlines()[0], style="italic"))
         if read_only:
             out.append("read-only: this cockpit shows the session, it does not decide", style="italic")
         else:
             out.append_text(key_hint(request.options))
             reasons = [CHOICES.get(c, ("", c))[1] for c in request.options if needs_reason(c, request.needs_reason)]
-            if reasons:
+            if reasons and not self.compact:
                 out.append(f"\nA reason is asked for: {', '.join(reasons)}.", style="italic")
         self.update(out)
 

@@ -186,7 +186,7 @@ class LogPane(Vertical):
 
     def _draw_status(self) -> None:
         parts = [
-            "▶ following" if self.following else "⏸ paused (space resumes)",
+            "▶ following" if self.following else "‖ paused (space resumes)",
             f"step: {self.step_filter or 'all'}",
             f"host: {self.host_filter or 'all'}",
             f"level: {self.level_filter or 'all'}",

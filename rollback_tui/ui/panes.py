@@ -97,7 +97,7 @@ class Checklist(Static, can_focus=True):
     BINDINGS = [
         Binding("up", "move(-1)", "Prev step", show=False, id="checklist.up"),
         Binding("down", "move(1)", "Next step", show=False, id="checklist.down"),
-        Binding("enter,plus", "toggle_hosts", "Hosts", id="checklist.hosts"),
+        Binding("enter", "toggle_hosts", "Hosts", show=False, id="checklist.hosts"),
     ]
 
     def __init__(self, **kwargs: object) -> None:

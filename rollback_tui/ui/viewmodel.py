@@ -29,7 +29,7 @@ STATE_LABELS: dict[str, tuple[str, str]] = {
     "failed": ("✖", "failed"),
     "retrying": ("↻", "retrying"),
     "not_applicable": ("–", "not applicable"),
-    "interrupted": ("⏸", "interrupted"),
+    "interrupted": ("‖", "interrupted"),
     "aborted": ("■", "aborted"),
     "skipped": ("–", "not applicable"),
     "ok": ("✔", "ok"),
@@ -188,7 +188,7 @@ class SessionView:
         if self.exit_state:
             return OUTCOME_WORDS.get(self.exit_state, self.exit_state)
         if self.interrupted:
-            return "⏸ interrupted"
+            return "‖ interrupted"
         if self.pending is not None:
             return "? awaiting decision"
         if self.started_at is None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from textual.pilot import Pilot
 
 from rollback_tui.ui.app import CockpitApp
+from rollback_tui.ui.drivers import ScriptDriver
 from rollback_tui.ui.logpane import LogPane
 from scripted import T0
 
@@ -45,3 +46,15 @@ async def wait_for_request(pilot: Pilot, kind: str, step: str = "") -> None:
             and app.view.pending is not None and app.view.pending.request_id == ask[0].request_id
 
     await settle(pilot, asked)
+
+
+class LastAskDriver(ScriptDriver):
+    """Feeds every event, but asks the cockpit only for the last DecisionRequested (a state to look at)."""
+
+    async def run(self, app: CockpitApp) -> None:
+        requests = [i for i, e in enumerate(self.events) if getattr(e, "type", "") == "decision_requested"]
+        last = requests[-1] if requests else -1
+        for index, event in enumerate(self.events):
+            app.post_event(event)
+            if index == last:
+                self.decisions.append(await app.ask(event))
