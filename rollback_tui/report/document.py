@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rollback_tui.errors import ReportError
@@ -18,6 +19,7 @@ from rollback_tui.report.render import (
 )
 
 TITLE_PREFIX = "# Rollback report: "
+LOG_LINE_PREFIX = '{"prev":"'
 
 
 def unescape(text: str) -> str:
@@ -34,6 +36,10 @@ def uncode(span: str) -> str:
     return inner.replace("\\|", "|")
 
 
+def _index(lines: list[str], match: Callable[[str], bool], start: int) -> int | None:
+    return next((i for i in range(start, len(lines)) if match(lines[i])), None)
+
+
 @dataclass
 class ParsedReport:
     text: str
@@ -42,21 +48,29 @@ class ParsedReport:
     log_first_line: int
     """1-based file line number of the first log line."""
     recorded_head: str
+    without_log: str
+    """The text with the log body cut out (what verify compares with the regenerated sections)."""
 
 
 def parse_report(text: str, name: str = "the file") -> ParsedReport:
     """Split a (LF-normalised) report; raises ReportError when it is not a rollback-tui report at all."""
     lines = text.split("\n")
-    if not lines or not lines[0].startswith(TITLE_PREFIX) or FORMAT_MARK not in lines[:5]:
-        raise ReportError(f"{name} is not a rollback-tui report (no '{TITLE_PREFIX}...' title and format mark)",
-                          hint="pass the <name>.md file the session wrote")
-    try:
-        heading = lines.index(LOG_HEADING)
-        start = lines.index(FENCE_OPEN, heading) + 1
-        end = lines.index(FENCE_CLOSE, start)
-    except ValueError:
+    looks = lines[0].startswith(TITLE_PREFIX) or FORMAT_MARK in lines[:5]
+    heading = lines.index(LOG_HEADING) if LOG_HEADING in lines else 0
+    start = _index(lines, lambda line: line == FENCE_OPEN, heading)
+    if start is None:  # the fence line itself was damaged: the log starts at its first chained line
+        start = _index(lines, lambda line: line.startswith(LOG_LINE_PREFIX), heading)
+    else:
+        start += 1
+    if start is None or not looks and not lines[start].startswith(LOG_LINE_PREFIX):
+        if not looks:
+            raise ReportError(f"{name} is not a rollback-tui report (no '{TITLE_PREFIX}...' title, format mark or "
+                              "event log)", hint="pass the <name>.md file the session wrote")
         raise ReportError(f"{name} has no embedded event log (a '{LOG_HEADING}' section with a ```jsonl block)",
-                          hint="the report was cut short or edited; replay the journal instead") from None
+                          hint="the report was cut short or edited; replay the journal instead")
+    end = _index(lines, lambda line: line == FENCE_CLOSE, start)
+    if end is None:
+        end = _index(lines, lambda line: not line.startswith(LOG_LINE_PREFIX), start) or len(lines)
     unsigned = signature = journal = ""
     for line in lines[1:]:
         if line.startswith("## "):
@@ -73,4 +87,4 @@ def parse_report(text: str, name: str = "the file") -> ParsedReport:
             recorded = line[len(HEAD_PREFIX):-1]
             break
     return ParsedReport(text, ReportHeader(signature=signature, unsigned=unsigned, journal=journal),
-                        lines[start:end], start + 1, recorded)
+                        lines[start:end], start + 1, recorded, "\n".join(lines[:start] + lines[end:]))

@@ -73,8 +73,10 @@ SECTIONS: list[tuple[str, Callable[[Facts, ReportHeader], list[str]]]] = [
 ]
 
 
-def compose(events: list[Event], header: ReportHeader, log_lines: list[str], head: str) -> str:
-    """The whole file from the events plus the already-encoded log (verify passes the file's own log lines)."""
+def compose(events: list[Event], header: ReportHeader, log_lines: list[str], head: str,
+            log_count: int | None = None) -> str:
+    """The whole file from the events plus the already-encoded log. Verify passes no log lines and their
+    count instead, to compare everything but the log body (checked line by line by the chain)."""
     facts = collect(events)
     name = str((facts.started.plan_name if facts.started else "") or facts.metadata.get("name") or "session")
     out = [f"# Rollback report: {inline(name)}", "", FORMAT_MARK]
@@ -84,12 +86,13 @@ def compose(events: list[Event], header: ReportHeader, log_lines: list[str], hea
     for title, build in SECTIONS:
         out += ["", f"## {title}", ""] + build(facts, header)
     seqs = [e.seq for e in events]
+    count = len(log_lines) if log_count is None else log_count
     out += ["", LOG_HEADING, "",
-            f"{len(log_lines)} events in canonical JSON, one per line. Each line's `prev` is the SHA-256 of the line "
+            f"{count} events in canonical JSON, one per line. Each line's `prev` is the SHA-256 of the line "
             "before it (the first line's: SHA-256 of `rollback-tui event log v1`). Every section above is generated "
             "from this log.", "", FENCE_OPEN, *log_lines, FENCE_CLOSE,
             "", INTEGRITY_HEADING, "",
-            f"- Events: {len(log_lines)}" + (f" (seq {min(seqs)}–{max(seqs)})" if seqs else ""),
+            f"- Events: {count}" + (f" (seq {min(seqs)}–{max(seqs)})" if seqs else ""),
             f"{HEAD_PREFIX}{head}`",
             "- `rollback-tui verify REPORT` checks the signature, the hash chain, and that every section matches "
             "what the event log generates.", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from rollback_tui.errors import ReportError, SignatureError
 from rollback_tui.report import sshsig
 from rollback_tui.report.chain import decode_log
 from rollback_tui.report.document import ParsedReport, parse_report
-from rollback_tui.report.render import compose, signed_operator, split_sections
+from rollback_tui.report.render import LOG_HEADING, compose, signed_operator, split_sections
 
 ALLOWED_SIGNERS_HINT = ("pass --allowed-signers FILE (lines like `alice namespaces=\"rollback-tui\" ssh-ed25519 AAAA...`) "
                         "and --identity NAME to check who signed")
@@ -75,7 +76,8 @@ def _line_endings(raw: bytes) -> tuple[bytes, str]:
 
 
 def _section_problems(parsed: ParsedReport, expected: str) -> list[str]:
-    have = split_sections(parsed.text)
+    """Compare the file (log body cut out) with the regenerated text; line numbers are the file's."""
+    have = split_sections(parsed.without_log)
     want = split_sections(expected)
     have_titles = [t for t, _ in have]
     problems = []
@@ -84,6 +86,8 @@ def _section_problems(parsed: ParsedReport, expected: str) -> list[str]:
     for title, body in have:
         line_of.setdefault(title, number)
         number += body.count("\n") + (1 if title != "Header" else 0) + 1
+        if title == LOG_HEADING[3:]:
+            number += len(parsed.log_lines)
     have_map = dict(have)
     for title, body in want:
         if title not in have_map:
@@ -143,25 +147,36 @@ def _signer(sig_path: Path, raw: bytes, lf: bytes, change: str, identity: str, r
 
 def verify_report(path: Path, *, allowed_signers: Path | None = None, identity: str | None = None) -> VerifyResult:
     """Check everything; raises ReportError only when the file is unreadable or not a report at all."""
-    path = Path(path)
+    was_enabled = gc.isenabled()
+    gc.disable()  # a 100k-event log allocates ~1M objects that all survive: collecting them is wasted time
+    try:
+        return _verify(Path(path), allowed_signers, identity)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _verify(path: Path, allowed_signers: Path | None, identity: str | None) -> VerifyResult:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
     lf, change = _line_endings(raw)
     try:
-        text = lf.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ReportError(f"{path} is not a rollback-tui report (not UTF-8 text at byte {exc.start})") from None
+        text, encoding_problem = lf.decode("utf-8"), ""
+    except UnicodeDecodeError as exc:  # a changed byte: still check what can be checked, and say where
+        text = lf.decode("utf-8", "replace")
+        encoding_problem = f"the file is not valid UTF-8 at byte {exc.start}: it was changed or corrupted"
     parsed = parse_report(text, str(path))
     log = decode_log(parsed.log_lines, parsed.log_first_line)
-    problems = [f"event log: {p}" for p in log.broken] + [f"event log: {d}" for d in log.dropped]
+    problems = [encoding_problem] if encoding_problem else []
+    problems += [f"event log: {p}" for p in log.broken] + [f"event log: {d}" for d in log.dropped]
     if not log.broken and parsed.recorded_head != log.head:
         last = log.events[-1] if log.events else None
         what = f"the last event (seq {last.seq}, {last.type})" if last else "the event log"
         problems.append(f"event log: {what} was changed, or events were removed from the end "
                         "(the chain head recorded in the Integrity section differs)")
-    expected = compose(log.events, parsed.header, parsed.log_lines, parsed.recorded_head or log.head)
+    expected = compose(log.events, parsed.header, [], parsed.recorded_head or log.head, len(parsed.log_lines))
     problems += _section_problems(parsed, expected)
     integrity_ok = not problems
     result = VerifyResult(False, problems, [], "", log.events, integrity_ok=integrity_ok, dropped=log.dropped)

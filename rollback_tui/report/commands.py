@@ -1,0 +1,73 @@
+"""`rollback-tui verify` and `rollback-tui cosign`: readable results and the exit codes of the contract."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+from rollback_tui.errors import JournalError, ReportError, SignatureError
+from rollback_tui.report.verify import VerifyResult, verify_report
+
+EXIT_OK = 0
+EXIT_UNREADABLE = 2
+EXIT_FAILED = 6
+
+
+def format_result(report: Path, result: VerifyResult) -> str:
+    seqs = [e.seq for e in result.events]
+    out = [f"report: {report}",
+           f"events: {len(result.events)}" + (f" (seq {min(seqs)}-{max(seqs)})" if seqs else "")
+           + ("; hash chain intact, every section matches the event log" if result.integrity_ok else "")]
+    for signer in result.signers:
+        mark = "ok  " if signer.ok else "FAIL"
+        who = f"{signer.identity} ({signer.role})"
+        key = f" key {signer.fingerprint}" if signer.fingerprint else ""
+        out.append(f"signer: [{mark}] {who}{key}" + (f" - {signer.detail}" if signer.detail else ""))
+    if result.line_endings_note:
+        out.append(f"line endings: {result.line_endings_note}")
+    out += [f"note: {note}" for note in result.notes]
+    if result.problems:
+        out.append("problems:")
+        out += [f"  - {problem}" for problem in result.problems]
+    out.append("result: OK" if result.ok else "result: FAILED")
+    return "\n".join(out)
+
+
+def cmd_verify(report: Path, allowed_signers: Path | None, identity: str | None) -> int:
+    """0 verified, 6 signature or integrity failure, 2 unreadable or not a report."""
+    try:
+        result = verify_report(Path(report), allowed_signers=allowed_signers, identity=identity)
+    except (ReportError, JournalError) as exc:
+        print(f"rollback-tui verify: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except SignatureError as exc:  # an unreadable allowed_signers file
+        print(f"rollback-tui verify: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(format_result(Path(report), result))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _prompt(key: Path) -> str:
+    if not sys.stdin.isatty():
+        raise SignatureError(f"key {key} is protected by a passphrase and there is no terminal to ask for it",
+                             hint="load it into ssh-agent (ssh-add) first")
+    return getpass.getpass(f"passphrase for {key}: ")
+
+
+def cmd_cosign(report: Path, key: Path, identity: str, role: str) -> int:
+    """0 co-signed, 6 the report fails verification, 2 anything else the user must fix."""
+    from rollback_tui.report.cosign import cosign_report
+
+    try:
+        outcome = cosign_report(Path(report), Path(key), identity, role, passphrase=lambda: _prompt(Path(key)))
+    except SignatureError as exc:
+        print(f"rollback-tui cosign: {exc}", file=sys.stderr)
+        return EXIT_FAILED if "fails verification" in str(exc) else EXIT_UNREADABLE
+    except ReportError as exc:
+        print(f"rollback-tui cosign: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(f"co-signed {report} as {identity} ({outcome.role}) with {outcome.signer}\n"
+          f"signature: {outcome.sig_path}\n"
+          f"check: ssh-keygen -Y verify -f ALLOWED_SIGNERS -I {identity} -n rollback-tui -s {outcome.sig_path} < {report}")
+    return EXIT_OK

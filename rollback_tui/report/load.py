@@ -1,0 +1,45 @@
+"""Loading a saved session for replay: a report (.md, verified) or a journal (.jsonl, torn last line tolerated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rollback_tui.engine.events import Event
+from rollback_tui.errors import ReportError
+from rollback_tui.report.verify import VerifyResult, verify_report
+
+
+@dataclass
+class LoadedSession:
+    events: list[Event]
+    source: Literal["report", "journal"]
+    verify: VerifyResult | None
+    """For a report: the full verification (the UI refuses a failed one unless --unverified)."""
+    dropped: list[str] = field(default_factory=list)
+    """Lines that could not be read, as `line N: why`."""
+
+
+def _is_journal(path: Path) -> bool:
+    if path.suffix in (".jsonl", ".json", ".ndjson"):
+        return True
+    if path.suffix == ".md":
+        return False
+    try:
+        with path.open("rb") as handle:
+            return handle.read(1) == b"{"
+    except OSError as exc:
+        raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def load_events(path: Path, *, allowed_signers: Path | None = None, identity: str | None = None) -> LoadedSession:
+    """The events of a report or journal. Raises ReportError (or JournalError) only when nothing can be read."""
+    path = Path(path)
+    if _is_journal(path):
+        from rollback_tui.engine.journal import read_journal
+
+        journal = read_journal(path)
+        return LoadedSession(journal.events, "journal", None, list(journal.dropped))
+    result = verify_report(path, allowed_signers=allowed_signers, identity=identity)
+    return LoadedSession(result.events, "report", result, list(result.dropped))
