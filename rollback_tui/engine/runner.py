@@ -1,0 +1,682 @@
+"""The procedure runner: required inputs -> plan review -> execution approval -> steps 1 to 7 -> exit state.
+
+Exit states (seed §11), decided here and nowhere else:
+- completed: every applicable step finished done (or completed by hand) and the validation role approved.
+- blocked: a required input halted, the plan review or an approval was rejected, a decision was `halt` (what
+  `auto` answers at the first failed verification or action), the decision source failed, or the journal's disk
+  is full (the session records that).
+- aborted: the operator aborted while no scope had been rolled back.
+- partial: the operator aborted after at least one scope was rolled back.
+Every outcome records, per scope (flags, code, configuration, database, infrastructure): rolled_back (its step
+finished done), manual (done, with work completed by hand), not_applicable (outside the plan's scope, or its step is
+not in the plan), not_rolled_back otherwise. A scope rolled back before a reassess stays rolled back.
+Signals: completed emits "Rollback complete", "System restored" and "Root cause analysis initiated"; partial and
+aborted emit "Root cause analysis initiated" (the seed asks to document why); blocked emits it only if step 7 was
+reached.
+
+Resume is replay ("durable execution"): the procedure below is deterministic given the results of its external
+calls (input checks, action runs, read-backs, decisions). A resumed runner gets the journal's procedure events as
+`history` and runs the same code; every event it would emit is matched against the next recorded one (and not
+written again), and every external call takes its recorded result. When the history runs out the runner is live:
+new events continue at the journal's last seq + 1. An action started and never finished comes back as
+`interrupted` and the operator chooses rerun, verify only or mark done. Batches of results (input checks, the
+read-backs of a step) are journaled with one write, so a crash keeps all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rollback_tui.adapters.base import ActionContext, CheckResult, run_safely, verify_safely
+from rollback_tui.engine.clock import WindowClock
+from rollback_tui.engine.decisions import NEEDS_REASON, DecisionSource
+from rollback_tui.engine.events import (
+    ActionFinished,
+    ActionOutput,
+    ActionStarted,
+    ApprovalGiven,
+    DecisionMade,
+    DecisionRequested,
+    Event,
+    EventBase,
+    Evidence,
+    ExitState,
+    HostResult,
+    InputChecked,
+    PlanReviewed,
+    ScopeOutcome,
+    SessionFinished,
+    Signal,
+    StepFinished,
+    StepStarted,
+    Verification,
+)
+from rollback_tui.errors import JournalError, RollbackError
+from rollback_tui.plan.models import Plan, Step
+from rollback_tui.plan.types import SCOPE_STEP, STEP_ORDER, Scope, StepId
+from rollback_tui.secrets import SecretStore
+
+Record = Callable[[Sequence[EventBase]], list[Event]]
+
+#: Event types the procedure itself produces (replayed on resume); the rest (session lifecycle, output, health,
+#: window warnings) are facts of one process and are never replayed.
+PROCEDURE_TYPES: frozenset[str] = frozenset({
+    "input_checked", "plan_reviewed", "approval_given", "step_started", "step_finished", "action_started",
+    "action_finished", "verification", "decision_requested", "decision_made", "signal", "session_finished",
+})
+_KEY_FIELDS = ("type", "step", "action", "attempt", "request_id", "kind", "subject", "input_id", "role", "gate",
+               "status", "name", "approved", "exit_state")
+_MAX_REFUSALS = 3
+
+
+class ReplayMismatch(JournalError):
+    """The journal does not follow from the plan: the plan (or the tool) changed since it was written."""
+
+
+class _Stop(Exception):
+    """Ends the procedure: kind is 'blocked' or 'abort' (aborted or partial, decided by the scopes)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class Outcome:
+    exit_state: ExitState
+    scopes: dict[str, ScopeOutcome]
+    message: str
+
+
+def _key(event: Any) -> tuple[Any, ...]:
+    return tuple(getattr(event, name, None) for name in _KEY_FIELDS)
+
+
+def _describe(event: Any) -> str:
+    parts = [f"{name}={getattr(event, name)!r}" for name in _KEY_FIELDS[1:] if getattr(event, name, None) not in
+             (None, "", 0)]
+    return f"{event.type}({', '.join(parts)})"
+
+
+class OutputBatcher:
+    """Coalesces an action's output lines per (host, stream): a journal line every ~50 ms or 500 lines, and always
+    before the action's finished event, so a flood of output cannot flood the journal."""
+
+    def __init__(self, record: Record, step: str, action: str, *, interval: float = 0.05, max_lines: int = 500) -> None:
+        self._record = record
+        self._step = step
+        self._action = action
+        self._interval = interval
+        self._max = max_lines
+        self._buffers: dict[tuple[str, str], list[str]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._error: JournalError | None = None
+
+    def add(self, host: str, stream: str, lines: list[str]) -> None:
+        if self._error is not None:
+            raise self._error
+        if not lines:
+            return
+        buffer = self._buffers.setdefault((host, stream), [])
+        buffer.extend(lines)
+        if len(buffer) >= self._max:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except JournalError as exc:  # raised again to the adapter at its next line, and to the runner at close
+            self._error = exc
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batches = [(key, lines) for key, lines in self._buffers.items() if lines]
+        self._buffers = {}
+        events: list[EventBase] = []
+        for (host, stream), lines in batches:
+            for start in range(0, len(lines), self._max):
+                events.append(ActionOutput(step=self._step, action=self._action, host=host,
+                                           stream=stream, lines=lines[start:start + self._max]))  # type: ignore[arg-type]
+        if events:
+            self._record(events)
+
+    def close(self) -> None:
+        self.flush()
+        if self._error is not None:
+            raise self._error
+
+
+def _default_check_inputs() -> Callable[[Plan], Awaitable[list[Any]]]:
+    from rollback_tui.plan.inputs import check_inputs
+
+    return check_inputs
+
+
+async def _default_render(plan: Plan, secrets: SecretStore, workdir: Path) -> str:
+    from rollback_tui.plan.render import render_plan
+
+    return await render_plan(plan, secrets, workdir)
+
+
+async def _default_step_check(check: Any, plan: Plan, secrets: SecretStore, monitor: Any) -> CheckResult:
+    try:
+        from rollback_tui.health.checks import run_step_check
+    except ImportError:  # health checks not installed: the check fails visibly rather than silently passing
+        return CheckResult(str(getattr(check, "id", None) or check.kind), "check runs", "health checks unavailable",
+                           False, getattr(check, "category", "health"))
+    return await run_step_check(check, plan=plan, secrets=secrets, monitor=monitor)
+
+
+class Runner:
+    """Runs one plan as the seed's procedure. The only owner of procedure state; talks only through events."""
+
+    def __init__(self, plan: Plan, *, decisions: DecisionSource, operator: str, secrets: SecretStore,
+                 record: Record, clock: WindowClock, history: Sequence[Event] = (), workdir: Path | None = None,
+                 monitor: Any = None, summaries: dict[tuple[str, str], str] | None = None,
+                 check_inputs: Callable[[Plan], Awaitable[list[Any]]] | None = None,
+                 render_plan: Callable[[Plan, SecretStore, Path], Awaitable[str]] | None = None) -> None:
+        self.plan = plan
+        self.decisions = decisions
+        self.operator = operator
+        self.secrets = secrets
+        self._record = record
+        self.clock = clock
+        self._history = [event for event in history if event.type in PROCEDURE_TYPES]
+        self._cursor = 0
+        self.workdir = workdir or Path.cwd()
+        self.monitor = monitor
+        self.summaries = summaries or {}
+        self._check_inputs = check_inputs
+        self._render_plan = render_plan or _default_render
+        self.interrupt_reason = "cancelled"
+        self._request_id = 0
+        self._asked: Counter[tuple[str, str, str, str]] = Counter()
+        self._step_attempts: Counter[str] = Counter()
+        self._action_attempts: Counter[tuple[str, str]] = Counter()
+        self._results: dict[str, str] = {}
+        self._approvers: dict[str, str] = {}
+        self._reached_validation = False
+        self._last_request: DecisionRequested | None = None
+
+    # ------------------------------------------------------------ replay machinery
+
+    @property
+    def replaying(self) -> bool:
+        return self._cursor < len(self._history)
+
+    def _peek(self) -> Event | None:
+        return self._history[self._cursor] if self.replaying else None
+
+    def _mismatch(self, recorded: Any, expected: str) -> ReplayMismatch:
+        return ReplayMismatch(
+            f"the journal does not follow from the plan at event {recorded.seq}: it recorded {_describe(recorded)} "
+            f"where the procedure now gives {expected}",
+            hint="the plan or the tool changed since the session started; open the journal read-only with "
+                 "`rollback-tui replay`")
+
+    def _emit(self, *events: EventBase) -> list[Event]:
+        """Record events (one write for all), or during replay match them against the journal and skip them."""
+        out: list[Event] = []
+        fresh: list[EventBase] = []
+        for event in events:
+            recorded = self._peek()
+            if recorded is None:
+                fresh.append(event)
+                continue
+            if _key(recorded) != _key(event):
+                raise self._mismatch(recorded, _describe(event))
+            self._cursor += 1
+            out.append(recorded)
+        if fresh:
+            out.extend(self._record(fresh))
+        return out
+
+    def _take(self, kind: type, expected: str, **fields: Any) -> Any:
+        """The next recorded event, which must be `kind` with these fields; None when the history has run out."""
+        recorded = self._peek()
+        if recorded is None:
+            return None
+        if isinstance(recorded, kind) and all(getattr(recorded, k) == v for k, v in fields.items()):
+            self._cursor += 1
+            return recorded
+        raise self._mismatch(recorded, expected)
+
+    async def _batch(self, match: Callable[[Any], bool], compute: Callable[[], Awaitable[list[EventBase]]]
+                     ) -> list[Any]:
+        """The recorded results of an external call, or (live) its fresh results, journaled in one write."""
+        if self.replaying:
+            out = []
+            while self.replaying and match(self._history[self._cursor]):
+                out.append(self._history[self._cursor])
+                self._cursor += 1
+            return out
+        return self._emit(*await compute())
+
+    # ------------------------------------------------------------ the procedure
+
+    async def run(self) -> Outcome:
+        """Run (or, with history, resume) the procedure to its exit state."""
+        try:
+            await self._inputs()
+            await self._plan_review()
+            await self._approvals("execution")
+            await self._steps()
+            return self._finish("completed", "Rollback complete: every applicable step is done and validated.")
+        except _Stop as stop:
+            return self._finish(stop.kind, stop.message)
+
+    def _scopes(self) -> dict[str, ScopeOutcome]:
+        scopes: dict[str, ScopeOutcome] = {}
+        for scope in Scope:
+            step_id = SCOPE_STEP[scope].value
+            if scope not in self.plan.rollback.scope or self.plan.step(SCOPE_STEP[scope]) is None:
+                scopes[scope.value] = "not_applicable"
+            else:
+                result = self._results.get(step_id)
+                scopes[scope.value] = ("rolled_back" if result == "done" else "manual" if result == "manual"
+                                       else "not_rolled_back")
+        return scopes
+
+    def _finish(self, kind: str, message: str) -> Outcome:
+        scopes = self._scopes()
+        if kind == "abort":
+            rolled = sorted(scope for scope, outcome in scopes.items() if outcome in ("rolled_back", "manual"))
+            state: ExitState = "partial" if rolled else "aborted"
+            if rolled:
+                message = f"{message} (rolled back: {', '.join(rolled)})"
+        else:
+            state = kind  # type: ignore[assignment]
+        signals: list[str] = []
+        if state == "completed":
+            signals = ["Rollback complete", "System restored", "Root cause analysis initiated"]
+        elif state in ("partial", "aborted") or self._reached_validation:
+            signals = ["Root cause analysis initiated"]
+        self._emit(*[Signal(name=name) for name in signals],  # type: ignore[arg-type]
+                   SessionFinished(exit_state=state, scopes=scopes, message=message))
+        return Outcome(state, scopes, message)
+
+    # ------------------------------------------------------------ decisions
+
+    def _evidence(self, *, checks: Sequence[Any] = (), failed_hosts: Sequence[str] = (), detail: str = "") -> Evidence:
+        health: dict[str, dict[str, Any]] = {}
+        if self.monitor is not None:
+            try:
+                health = self.monitor.snapshot()
+            except Exception:  # evidence is best effort; a broken monitor must not stop a decision
+                health = {}
+        return Evidence(
+            verifications=[{"check": c.check, "expected": c.expected, "observed": c.observed, "ok": c.ok,
+                            "action": c.action, "category": c.category} for c in checks],
+            health=health, window_used=round(self.clock.elapsed(), 3), window=self.clock.window,
+            failed_hosts=list(failed_hosts), detail=detail)
+
+    async def _ask(self, kind: str, *, question: str, options: list[str], step: str = "", action: str = "",
+                   subject: str = "", needs_reason: list[str] | None = None,
+                   evidence: Callable[[], Awaitable[Evidence]] | None = None, occurrence: int | None = None,
+                   check: Callable[[DecisionMade], str] | None = None) -> DecisionMade:
+        """Ask the decision source (or take the recorded answer); refuse and ask again an answer that is not allowed."""
+        needs = [c for c in options if c in (NEEDS_REASON if needs_reason is None else needs_reason)]
+        refusal = ""
+        for _ in range(_MAX_REFUSALS):
+            key = (kind, step, action, subject)
+            self._asked[key] += 1
+            self._request_id += 1
+            if self.replaying:
+                shown = Evidence()  # the recorded request (with what was shown then) is what counts
+            else:
+                shown = await evidence() if evidence is not None else self._evidence()
+                if refusal:
+                    shown = shown.model_copy(update={"detail": f"Previous answer refused: {refusal}\n\n{shown.detail}"})
+            request = self._emit(DecisionRequested(
+                request_id=self._request_id, kind=kind, step=step, action=action, subject=subject,  # type: ignore[arg-type]
+                question=question, options=options, needs_reason=needs, evidence=shown,  # type: ignore[arg-type]
+                occurrence=occurrence or self._asked[key]))[0]
+            self._last_request = request
+            made = await self._answer(request)
+            refusal = self._refuse(request, made) or (check(made) if check else "")
+            if not refusal:
+                return made
+        raise _Stop("blocked", f"{kind} decision{f' for step {step}' if step else ''} refused "
+                               f"{_MAX_REFUSALS} times: {refusal}")
+
+    async def _answer(self, request: DecisionRequested) -> DecisionMade:
+        recorded = self._take(DecisionMade, f"the answer to request {request.request_id}", request_id=request.request_id)
+        if recorded is not None:
+            return recorded
+        try:
+            decision = await self.decisions.decide(request)
+        except RollbackError as exc:
+            raise _Stop("blocked", f"no decision for {request.kind} {request.step or request.subject}: {exc}") from None
+        made = DecisionMade(request_id=request.request_id, kind=request.kind, step=request.step, action=request.action,
+                            subject=request.subject, choice=decision.choice, reason=(decision.reason or "").strip(),
+                            by=(decision.by or self.operator).strip(), actor=self.operator)
+        return self._emit(made)[0]
+
+    @staticmethod
+    def _refuse(request: DecisionRequested, made: DecisionMade) -> str:
+        if made.choice not in request.options:
+            return f"{made.choice!r} is not one of {', '.join(request.options)}"
+        if made.choice in request.needs_reason and not made.reason:
+            return f"{made.choice!r} needs a reason" + (" (a note of what was done by hand)"
+                                                        if made.choice in ("manual", "mark_done") else "")
+        return ""
+
+    # ------------------------------------------------------------ before execution
+
+    async def _inputs(self) -> None:
+        async def compute() -> list[EventBase]:
+            check = self._check_inputs or _default_check_inputs()
+            results = await check(self.plan)
+            return [InputChecked(input_id=r.input_id, category=r.category, ok=bool(r.ok), detail=r.detail,
+                                 remediation=r.remediation, needs_confirmation=r.ok is None) for r in results]
+
+        checked = await self._batch(lambda e: isinstance(e, InputChecked), compute)
+        for item in checked:
+            if item.ok or (not item.needs_confirmation and item.remediation == "proceed"):
+                continue
+            remedy = item.remediation not in ("halt", "proceed")
+            if item.needs_confirmation:
+                options = ["approve", "halt"] + (["remediate"] if remedy else [])
+                question = f"Required input {item.input_id}: {item.detail}. Confirm it?"
+            elif remedy:
+                options = ["remediate", "halt"]
+                question = (f"Required input {item.input_id} is missing ({item.detail}). Take its remediation path "
+                            f"({item.remediation}) or halt?")
+            else:
+                raise _Stop("blocked", f"required input {item.input_id} is missing: {item.detail}; "
+                                       "address the prerequisite, then start again")
+            made = await self._ask("input", subject=item.input_id, question=question, options=options,
+                                   needs_reason=["remediate", "halt"],
+                                   evidence=lambda item=item: self._async_evidence(detail=item.detail))
+            if made.choice == "approve":
+                self._emit(InputChecked(input_id=item.input_id, category=item.category, ok=True,
+                                        detail=f"confirmed by {made.by}" + (f": {made.reason}" if made.reason else ""),
+                                        remediation=item.remediation, actor=made.by))
+            elif made.choice == "halt":
+                raise _Stop("blocked", f"required input {item.input_id}: halted by {made.by}: {made.reason}")
+
+    async def _async_evidence(self, **kwargs: Any) -> Evidence:
+        return self._evidence(**kwargs)
+
+    async def _plan_review(self) -> None:
+        async def evidence() -> Evidence:
+            try:
+                markdown = await self._render_plan(self.plan, self.secrets, self.workdir)
+            except Exception as exc:  # a plan that cannot be shown cannot be reviewed: say so on screen
+                markdown = f"The plan could not be rendered: {type(exc).__name__}: {exc}"
+            return self._evidence(detail=markdown)
+
+        made = await self._ask("plan_review", question="Approve the Rollback Plan? Nothing runs before it is approved.",
+                               options=["approve", "reject"], evidence=evidence)
+        request = self._last_request
+        approved = made.choice == "approve"
+        sha = hashlib.sha256(request.evidence.detail.encode()).hexdigest() if request else ""
+        self._emit(PlanReviewed(approved=approved, plan_markdown_sha256=sha, actor=made.by))
+        if not approved:
+            raise _Stop("blocked", f"the plan review was rejected by {made.by}: {made.reason}")
+
+    async def _approvals(self, gate: str, step: str = "") -> DecisionMade | None:
+        """Ask every role that approves this gate; returns the rejection, or None when all approved."""
+        for role in self.plan.approvals.roles:
+            if gate not in role.approves:
+                continue
+
+            def same_person(made: DecisionMade, role_id: str = role.id) -> str:
+                if made.choice != "approve":
+                    return ""
+                if not made.by:
+                    return "an approval needs the approver's name"
+                for other, name in self._approvers.items():
+                    if other != role_id and name == made.by and not self.plan.approvals.allow_same_person:
+                        return (f"{made.by} already approved as {other}; the plan requires a different person "
+                                f"for {role_id}")
+                return ""
+
+            made = await self._ask("approval", step=step, subject=role.id,
+                                   question=f"{role.title}: approve the rollback {gate}?",
+                                   options=["approve", "reject"], check=same_person)
+            if made.choice == "reject":
+                if gate == "execution":
+                    raise _Stop("blocked", f"{role.title} rejected the rollback execution: {made.reason}")
+                return made
+            self._approvers[role.id] = made.by
+            self._emit(ApprovalGiven(role=role.id, role_title=role.title, gate=gate, name=made.by,  # type: ignore[arg-type]
+                                     actor=self.operator))
+        return None
+
+    # ------------------------------------------------------------ steps
+
+    async def _steps(self) -> None:
+        index = 0
+        not_applicable: set[str] = set()
+        while index < len(STEP_ORDER):
+            step_id = STEP_ORDER[index]
+            step = self.plan.step(step_id)
+            if step is None:
+                if step_id.value not in not_applicable:
+                    not_applicable.add(step_id.value)
+                    self._emit(StepFinished(step=step_id.value, status="not_applicable"))
+                    self._results[step_id.value] = "not_applicable"
+                index += 1
+                continue
+            verdict = await self._run_step(step)
+            if verdict == "next":
+                index += 1
+            elif verdict == "reassess":
+                index = 0
+        if self.plan.step(StepId.validate) is None:  # the validation role still signs the end of the rollback
+            self._reached_validation = True
+            rejected = await self._approvals("validation")
+            if rejected is not None:
+                raise _Stop("blocked", f"{rejected.subject} did not approve the validation: {rejected.reason}")
+
+    async def _run_step(self, step: Step) -> str:
+        """One attempt at a step: its actions, its read-backs, its go/no-go. Returns next, retry or reassess."""
+        step_id = step.id.value
+        self._step_attempts[step_id] += 1
+        self._emit(StepStarted(step=step_id, attempt=self._step_attempts[step_id]))
+        if step.id == StepId.validate:
+            self._reached_validation = True
+        manual = False
+        for action in step.actions:
+            manual = await self._action(step, action) == "manual" or manual
+        checks = await self._verify(step)
+        return await self._gate(step, checks, manual)
+
+    def _stop_step(self, step_id: str, made: DecisionMade) -> None:
+        aborting = made.choice == "abort"
+        status = "aborted" if aborting else "failed"
+        self._emit(StepFinished(step=step_id, status=status))  # type: ignore[arg-type]
+        self._results[step_id] = status
+        why = f"{'aborted' if aborting else 'stopped'} at step {step_id} by {made.by}: {made.reason}".rstrip(": ")
+        raise _Stop("abort" if aborting else "blocked", why)
+
+    async def _verify(self, step: Step, only: Any = None) -> list[Any]:
+        step_id = step.id.value
+        actions = [only] if only is not None else list(step.actions)
+        checks = [] if only is not None else list(step.verify)
+
+        async def compute() -> list[EventBase]:
+            jobs = [verify_safely(action, self._context(step_id, action.id)) for action in actions]
+            jobs += [_default_step_check(check, self.plan, self.secrets, self.monitor) for check in checks]
+            results = await asyncio.gather(*jobs)
+            events: list[EventBase] = []
+            for index, result in enumerate(results):
+                owner = actions[index].id if index < len(actions) else ""
+                for item in result if isinstance(result, list) else [result]:
+                    events.append(Verification(step=step_id, action=owner, check=item.check, category=item.category,
+                                               expected=item.expected, observed=item.observed, ok=item.ok))
+            return events
+
+        owner_ids = {action.id for action in actions} | ({""} if only is None else set())
+        return await self._batch(lambda e: isinstance(e, Verification) and e.step == step_id
+                                 and e.action in owner_ids, compute)
+
+    async def _gate(self, step: Step, checks: list[Any], manual: bool) -> str:
+        step_id = step.id.value
+        failed = [check for check in checks if not check.ok]
+        made = await self._ask("gate", step=step_id, question=step.display_question,
+                               options=(["override"] if failed else ["go"]) + ["no_go", "abort"],
+                               evidence=lambda: self._async_evidence(checks=checks))
+        occurrence = self._asked[("gate", step_id, "", "")]
+        if made.choice == "abort":
+            self._stop_step(step_id, made)
+        follow_reason = ""
+        if made.choice in ("go", "override"):
+            rejected = await self._approvals("validation", step_id) if step.id == StepId.validate else None
+            if rejected is None:
+                status = "manual" if manual else "done"
+                self._emit(StepFinished(step=step_id, status=status))  # type: ignore[arg-type]
+                self._results[step_id] = status
+                return "next"
+            follow_reason = f"{rejected.subject} did not approve the validation: {rejected.reason}"
+        follow = await self._ask(
+            "no_go", step=step_id, occurrence=occurrence,
+            question=(follow_reason or f"No-go at step {step_id}") + ": retry the step, reassess from step 1, "
+                     "abort the rollback, or halt (blocked, waiting for the issue to be resolved)?",
+            options=["retry", "reassess", "abort", "halt"], needs_reason=["reassess", "abort", "halt"],
+            evidence=lambda: self._async_evidence(checks=checks, detail=follow_reason or made.reason))
+        if follow.choice == "retry":
+            return "retry"
+        if follow.choice == "reassess":
+            return "reassess"
+        self._stop_step(step_id, follow)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------ actions
+
+    def _context(self, step_id: str, action_id: str, *, output: Any = None, only_hosts: list[str] | None = None
+                 ) -> ActionContext:
+        ctx = ActionContext(plan=self.plan, step=step_id, action_id=action_id, secrets=self.secrets,
+                            workdir=self.workdir, only_hosts=only_hosts)
+        if output is not None:
+            ctx.output = output
+        return ctx
+
+    def _hosts(self, action: Any, only_hosts: list[str] | None) -> list[str]:
+        if only_hosts:
+            return list(only_hosts)
+        group = self.plan.host_groups.get(getattr(action, "group", "") or "")
+        return list(group.hosts) if group is not None else []
+
+    async def _action(self, step: Step, action: Any) -> str:
+        """Run an action to success ('ok') or manual completion ('manual'); abort and halt end the procedure."""
+        step_id = step.id.value
+        if action.manual:
+            return await self._manual_action(step, action)
+        only_hosts: list[str] | None = None
+        tries_left = action.retry.attempts
+        while True:
+            finished = await self._attempt(step_id, action, only_hosts)
+            if finished.status == "ok":
+                return "ok"
+            checks: list[Any] = []
+            if finished.status in ("interrupted", "cancelled"):
+                made = await self._ask(
+                    "interrupted", step=step_id, action=action.id,
+                    question=f"{step_id}/{action.id} was running when the session stopped; its outcome is unknown. "
+                             "Run it again, only read back the state, or mark it done by hand?",
+                    options=["rerun", "verify_only", "mark_done", "abort"],
+                    evidence=lambda: self._async_evidence(detail=finished.error))
+                if made.choice == "rerun":
+                    only_hosts, tries_left = None, action.retry.attempts
+                    continue
+                if made.choice == "mark_done":
+                    return "manual"
+                if made.choice == "abort":
+                    self._stop_step(step_id, made)
+                checks = await self._verify(step, only=action)
+                if checks and all(check.ok for check in checks):
+                    return "ok"
+                error = "the read-back after the interruption does not show the target state"
+            else:
+                tries_left -= 1
+                if tries_left > 0:
+                    if not self.replaying:
+                        await asyncio.sleep(action.retry.delay)
+                    continue
+                error = finished.error or f"{finished.status}" + (f" (exit {finished.exit_code})"
+                                                                  if finished.exit_code is not None else "")
+            failed_hosts = [host.host for host in finished.hosts if host.status != "ok"]
+            made = await self._ask(
+                "action_failed", step=step_id, action=action.id,
+                question=f"{step_id}/{action.id} failed: {error}. Retry it, complete it by hand, abort, or halt?",
+                options=["retry"] + (["retry_failed"] if failed_hosts else []) + ["manual", "abort", "halt"],
+                needs_reason=["manual", "abort", "halt"],
+                evidence=lambda: self._async_evidence(checks=checks, failed_hosts=failed_hosts, detail=error))
+            if made.choice == "manual":
+                return "manual"
+            if made.choice in ("abort", "halt"):
+                self._stop_step(step_id, made)
+            only_hosts = failed_hosts if made.choice == "retry_failed" else None
+            tries_left = action.retry.attempts
+
+    async def _attempt(self, step_id: str, action: Any, only_hosts: list[str] | None) -> ActionFinished:
+        key = (step_id, action.id)
+        self._action_attempts[key] += 1
+        attempt = self._action_attempts[key]
+        was_replaying = self.replaying
+        self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
+                                 description=self.summaries.get(key, action.description),
+                                 hosts=self._hosts(action, only_hosts)))
+        if was_replaying:
+            recorded = self._take(ActionFinished, f"the end of {step_id}/{action.id} attempt {attempt}",
+                                  step=step_id, action=action.id, attempt=attempt)
+            if recorded is not None:
+                return recorded
+            # the history ends inside this action: the process died while it ran
+            return self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt, status="interrupted",
+                                             error="the session stopped while this action was running"))[0]
+        batcher = OutputBatcher(self._record, step_id, action.id)
+        ctx = self._context(step_id, action.id, output=batcher.add, only_hosts=only_hosts)
+        try:
+            result = await run_safely(action, ctx)
+        except asyncio.CancelledError:
+            try:
+                batcher.close()
+                self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt, status="interrupted",
+                                          error=f"cancelled ({self.interrupt_reason}); its processes were stopped"))
+            except JournalError:
+                pass  # the journal is what failed; what it holds stays resumable
+            raise
+        batcher.close()
+        status = result.status if result.status in ("ok", "failed", "timeout", "cancelled") else "failed"
+        return self._emit(ActionFinished(
+            step=step_id, action=action.id, attempt=attempt, status=status, exit_code=result.exit_code,  # type: ignore[arg-type]
+            duration=round(result.duration, 3), error=result.error, details=result.details,
+            hosts=[HostResult(host=h.host, status=h.status, exit_code=h.exit_code, duration=round(h.duration, 3),  # type: ignore[arg-type]
+                              error=h.error) for h in result.hosts]))[0]
+
+    async def _manual_action(self, step: Step, action: Any) -> str:
+        step_id = step.id.value
+        key = (step_id, action.id)
+        self._action_attempts[key] += 1
+        attempt = self._action_attempts[key]
+        summary = self.summaries.get(key, action.description)
+        self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
+                                 description=summary, hosts=self._hosts(action, None)))
+        made = await self._ask(
+            "gate", step=step_id, action=action.id,
+            question=f"Manual procedure {step_id}/{action.id}: {action.description or summary}. "
+                     "Confirm it was done by hand (with a note), abort, or halt?",
+            options=["manual", "abort", "halt"], needs_reason=["manual", "abort", "halt"])
+        done = made.choice == "manual"
+        self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt,
+                                  status="manual" if done else "skipped",
+                                  error="" if done else f"not done: {made.choice}",
+                                  details={"note": made.reason, "by": made.by} if done else {}))
+        if not done:
+            self._stop_step(step_id, made)
+        return "manual"
