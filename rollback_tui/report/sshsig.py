@@ -161,7 +161,11 @@ def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> Any:
         key = decode_ssh_public_key(sig.public_key)
     except (asyncssh.KeyImportError, ValueError):
         raise SignatureError(f"unsupported signer key type {sig.key_type!r} (certificates are not supported)") from None
-    if not key.verify(signed_data(message, namespace, sig.hash_alg), sig.signature):
+    try:
+        good = key.verify(signed_data(message, namespace, sig.hash_alg), sig.signature)
+    except Exception:  # a malformed signature blob can make the crypto layer raise anything
+        good = False
+    if not good:
         raise SignatureError("the signature does not match the file's bytes")
     return key
 
