@@ -107,7 +107,8 @@ def _label(heads: list[str]) -> str:
     return ",".join(heads) if heads else "base"
 
 
-async def _alembic_child(mode: str, ini: str, revision: str, url: str, ctx: ActionContext | None) -> tuple[int, list[str]]:
+async def _alembic_child(mode: str, ini: str, revision: str, url: str,
+                         ctx: ActionContext | None) -> tuple[int, list[str]]:
     """Run Alembic in a child process: it can be killed on timeout or cancel (a thread cannot), and env.py's
     fileConfig cannot rewire the cockpit's logging. Returns (exit code, stdout lines)."""
     argv = [sys.executable, "-m", "rollback_tui.adapters.database", mode, ini, revision]

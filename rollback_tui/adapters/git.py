@@ -233,7 +233,8 @@ class GitAdapter:
                 risks.append(f"{action.ref} has {len(parents)} parents: mainline {action.mainline} does not exist")
         stat = await repo.out("diff", "--stat", f"{target}^{action.mainline if len(parents) > 1 else 1}", target)
         summary = f"revert {await repo.label(target)} \"{subject}\" in {action.repo}"
-        details = ["changes undone:"] + ["  " + line for line in stat.splitlines()] + ["$ " + " ".join(argv + [target[:12]])]
+        details = ["changes undone:", *("  " + line for line in stat.splitlines()),
+                   "$ " + " ".join([*argv, target[:12]])]
         return Description(summary, details, risks)
 
     async def run(self, action: GitAction, ctx: ActionContext) -> ActionResult:
@@ -321,4 +322,5 @@ class GitAdapter:
         return checks
 
 
-__all__ = ["GitAdapter", "require_program", "run_tool", "read_tool", "tail_text", "http_version", "dotted", "redacted"]
+__all__ = ["GitAdapter", "dotted", "http_version", "read_tool", "redacted", "require_program", "run_tool",
+           "tail_text"]

@@ -77,8 +77,8 @@ async def test_kubectl_verify_compares_the_image(fake_bin: FakeBin, ctx: ActionC
     record = fake_bin("kubectl", _KUBECTL_OK)
     good = await verify_safely(kubectl(mode="set_image", container="web", image="reg/checkout:2.3.1"), ctx)
     assert [check.ok for check in good] == [True, True]
-    assert recorded(record)[-1][-3:] == ["deployment/checkout", "-o",
-                                         'jsonpath={range .spec.template.spec.containers[*]}{.name}={.image}{"\\n"}{end}']
+    jsonpath = 'jsonpath={range .spec.template.spec.containers[*]}{.name}={.image}{"\\n"}{end}'
+    assert recorded(record)[-1][-3:] == ["deployment/checkout", "-o", jsonpath]
     bad = await verify_safely(kubectl(mode="set_image", container="web", image="reg/checkout:2.4.0"), ctx)
     assert not bad[1].ok and bad[1].observed == "web=reg/checkout:2.3.1, sidecar=reg/envoy:1.0"
     every = await verify_safely(kubectl(mode="set_image", image="reg/checkout:2.3.1"), ctx)
