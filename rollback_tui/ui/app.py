@@ -29,6 +29,7 @@ from rollback_tui.ui.viewmodel import SessionView
 PHASE_SCREENS: dict[str, type[PhaseScreen]] = {
     "input": InputsScreen, "plan_review": PlanReviewScreen, "approval": ApprovalsScreen, "summary": SummaryScreen}
 COMPACT_WIDTH = 120
+EXIT_INTERRUPTED = 130
 
 
 def utc_now() -> datetime:
@@ -162,14 +163,13 @@ class CockpitApp(App[int]):
 
     @property
     def mode_line(self) -> str:
+        note = f" · {self.mode_note}" if self.mode_note else ""
         if self.mode == "replay":
-            line = f"REPLAY (read-only) {self._replay_position}"
+            line = f"REPLAY (read-only){note} {self._replay_position}"
         elif self.mode == "follow":
-            line = f"FOLLOW (read-only live mirror) {self._replay_position}"
+            line = f"FOLLOW (read-only live mirror){note} {self._replay_position}"
         else:
-            line = f"LIVE · operator {self.operator}" if self.operator else "LIVE"
-        if self.mode_note:
-            line += f" · {self.mode_note}"
+            line = (f"LIVE · operator {self.operator}" if self.operator else "LIVE") + note
         if self.warning:
             line = f"⚠ {self.warning} · {line}"
         return line
@@ -354,7 +354,10 @@ class CockpitApp(App[int]):
         from rollback_tui.cli import EXIT_FOR_STATE
 
         self.result = result
-        self.exit_code = EXIT_FOR_STATE.get(getattr(result, "exit_state", ""), 1)
+        exit_state = getattr(result, "exit_state", None)
+        self.exit_code = EXIT_FOR_STATE.get(exit_state, 1) if exit_state else EXIT_INTERRUPTED
+        if getattr(result, "report_error", ""):
+            self.report_info["signature"] = f"✖ report problem: {result.report_error}"
         report = getattr(result, "report", None)
         if report is not None:
             self.report_info["path"] = str(getattr(report, "path", ""))
@@ -366,6 +369,10 @@ class CockpitApp(App[int]):
         journal = getattr(result, "journal_path", None)
         if journal:
             self.report_info["journal"] = str(journal)
+        if self._quitting or not exit_state:
+            self.result = None if not exit_state else result
+            self.exit(self.exit_code)
+            return
         self.redraw()
 
     # ------------------------------------------------------------ decisions
@@ -451,7 +458,7 @@ class CockpitApp(App[int]):
         return role_id
 
     def _name_conflict(self, role: str, name: str) -> str:
-        if self.view.metadata.get("allow_same_person") or any(r.get("allow_same_person") for r in self.view.roles):
+        if self.view.allow_same_person:
             return ""
         for approval in self.view.approvals:
             if approval["name"].strip().lower() == name.strip().lower() and approval["role"] != role:
@@ -484,7 +491,7 @@ class CockpitApp(App[int]):
         state = "‖ paused" if driver.paused else ("■ end" if driver.position >= total else "▶ playing")
         when = self.view.last_ts.strftime("%H:%M:%SZ") if self.view.last_ts else "--:--:--"
         self._replay_position = (f"· {state} ×{driver.speed:g} · event {driver.position}/{total} · {when} · "
-                                 "p pause · , . step · 1-7 jump · +/- speed")
+                                 "keys: p , . 1-7 + -")
         self.redraw_soon()
 
     def follow_status(self, driver: Any) -> None:
@@ -553,9 +560,14 @@ class CockpitApp(App[int]):
             return
 
         def confirmed(yes: bool | None) -> None:
-            if yes:
-                self._quitting = True
-                self.exit_code = 130
+            if not yes:
+                return
+            self._quitting = True
+            self.exit_code = EXIT_INTERRUPTED
+            session = getattr(self.driver, "session", None)
+            if session is not None and hasattr(session, "interrupt"):
+                session.interrupt("quit from the cockpit")  # the engine records it; the session stays resumable
+            else:
                 self.workers.cancel_group(self, "engine")
 
         self.push_screen(ConfirmPrompt("Quit now?", "The session stops here and is recorded as interrupted; "

@@ -94,7 +94,7 @@ class DecisionPane(Static):
         if request.action:
             title.append(f" · action {request.action}")
         line(title)
-        line(Text(request.question, style="bold"))
+        out.append(f"{request.question}\n", style="bold")  # the question wraps: it is never cut
         evidence = request.evidence
         checks = evidence.get("verifications") or []
         if checks and not self.compact:

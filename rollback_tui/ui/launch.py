@@ -33,12 +33,12 @@ def _call_with_supported(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
     return func(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
-def _run_app(app: Any) -> int:
+def _run_app(app: Any, *, announce: bool = True) -> int:
     code = app.run()
     if app.result is None and app.report_info.get("journal") and app.mode == "live":
         print(f"journal: {app.report_info['journal']}\n  the session can be continued with "
               f"'rollback-tui resume {app.report_info['journal']}'", file=sys.stderr)
-    elif app.report_info.get("path"):
+    elif app.report_info.get("path") and announce:
         print(f"report: {app.report_info['path']}")
         if app.report_info.get("journal"):
             print(f"journal: {app.report_info['journal']}")
@@ -68,8 +68,10 @@ def session_factory(loaded: Any, opts: Any) -> Callable[..., Any]:
     return factory
 
 
-def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any) -> int:
-    """Load the plan (a PlanError prints its problems and returns 2 before any screen opens), then the cockpit."""
+def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any, *, announce: bool = False) -> int:
+    """Load the plan (a PlanError prints its problems and returns 2 before any screen opens), then the cockpit.
+
+    The demo calls this and prints the report and journal paths itself; `run` asks to `announce` them."""
     from rollback_tui.plan.loader import load_plan
 
     try:
@@ -77,12 +79,12 @@ def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any
     except PlanError as exc:
         _print_problems(exc)
         return EXIT_USAGE
-    return _run_app(cockpit_for_session(session_factory(loaded, opts), opts))
+    return _run_app(cockpit_for_session(session_factory(loaded, opts), opts), announce=announce)
 
 
 def run(opts: Any) -> int:
     """`rollback-tui run PLAN`: the cockpit on a plan."""
-    return run_cockpit_on_plan(opts.plan, opts.variables, opts)
+    return run_cockpit_on_plan(opts.plan, opts.variables, opts, announce=True)
 
 
 def resume(opts: Any) -> int:

@@ -89,6 +89,8 @@ class LogPane(Vertical):
         lines, self.pending = self.pending, []
         log = self.query_one("#log-lines", Log)
         log.write_lines(lines, scroll_end=self.following)
+        if self.following:  # the Log only follows when already at the end; a pane resize can move it off
+            log.scroll_end(animate=False, immediate=True, x_axis=False)
         self._draw_status()
 
     def _prefix(self, step: str, host: str, level: str) -> str:

@@ -149,6 +149,7 @@ class SessionView:
         self.last_seq = 0
         self.events = 0
         self.roles: list[dict[str, Any]] = []
+        self.allow_same_person = False
         self.steps: list[StepView] = [StepView(id=s, title=DEFAULT_TITLES[s]) for s in STEP_IDS]
         self.probes: dict[str, ProbeView] = {}
         self.inputs: list[InputView] = []
@@ -160,6 +161,7 @@ class SessionView:
         self.interrupted = ""
         self.resumed = 0
         self.exit_state = ""
+        self.finished_at: datetime | None = None
         self.scopes: dict[str, str] = {}
         self.message = ""
         self.signals: list[str] = []
@@ -181,6 +183,8 @@ class SessionView:
         """Seconds since the session started (its first SessionStarted), at `now`."""
         if self.started_at is None or now is None:
             return 0.0
+        if self.finished_at is not None:
+            now = min(now, self.finished_at)  # the clock stops when the session ends
         return max(0.0, (now - self.started_at).total_seconds())
 
     @property
@@ -218,6 +222,7 @@ class SessionView:
         self.metadata = dict(outline.get("metadata") or {})
         self.window = float(outline.get("window") or 0.0)
         self.roles = list(outline.get("roles") or [])
+        self.allow_same_person = bool(outline.get("allow_same_person", False))
         steps = outline.get("steps") or []
         if steps:
             by_id = {s.get("id"): s for s in steps}
@@ -257,6 +262,7 @@ class SessionView:
 
     def _on_session_finished(self, event: Any) -> None:
         self.exit_state = event.exit_state
+        self.finished_at = event.ts
         self.scopes = dict(event.scopes)
         self.message = event.message
         self.pending = None
