@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +65,22 @@ def _chown_tree(path: Path) -> None:
             os.chown(os.path.join(root, name), owner.pw_uid, owner.pw_gid)
 
 
+#: Stops the cluster when its owner dies without calling stop() (a killed pytest, a crashed demo): it blocks on a
+#: pipe whose only writer is the owner, so the kernel wakes it when the owner goes, however it goes.
+_REAPER = """
+import json, shutil, subprocess, sys
+word = sys.stdin.read()
+if word != "stopped":
+    subprocess.run(json.loads(sys.argv[1]), capture_output=True, timeout=60)
+    shutil.rmtree(sys.argv[2], ignore_errors=True)
+"""
+
+
+def _start_reaper(stop_argv: list[str], base: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", _REAPER, json.dumps(stop_argv), str(base)], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+
+
 def _run(argv: list[str], what: str) -> None:
     done = subprocess.run(_as_owner(argv), capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
@@ -75,7 +93,8 @@ def start_postgres(tmpdir: str | os.PathLike[str], *, user: str = "rollback", pa
 
     The password authenticates TCP connections (scram-sha-256), so the URL really carries a secret. As root the
     cluster lives in a fresh directory under the system temp dir (pytest's tmp dirs are private to root) owned
-    by `postgres`; `stop()` shuts the server down and removes that directory.
+    by `postgres`; `stop()` shuts the server down and removes that directory, and a small reaper process does
+    the same if this process dies first.
     """
     initdb, pg_ctl = find_binaries()
     password = password or "pg-" + secrets.token_urlsafe(12)
@@ -87,6 +106,8 @@ def start_postgres(tmpdir: str | os.PathLike[str], *, user: str = "rollback", pa
     if os.geteuid() == 0:
         _chown_tree(base)
     stopped = False
+    stop_argv = _as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"])
+    reaper = _start_reaper(stop_argv, base)
 
     def stop() -> None:
         nonlocal stopped
@@ -94,9 +115,15 @@ def start_postgres(tmpdir: str | os.PathLike[str], *, user: str = "rollback", pa
             return
         stopped = True
         if (data / "postmaster.pid").exists():
-            subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                           capture_output=True, timeout=60)
+            subprocess.run(stop_argv, capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
+        try:
+            assert reaper.stdin is not None
+            reaper.stdin.write("stopped")
+            reaper.stdin.close()
+            reaper.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            reaper.kill()
 
     try:
         _run([initdb, "-D", str(data), "-U", user, f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
