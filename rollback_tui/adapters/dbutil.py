@@ -103,9 +103,8 @@ class Database:
         if self.path is not None:
             if not self.path.is_file():
                 raise AdapterError(f"SQLite database {self.path} does not exist", hint="fix the URL in the plan")
-            conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=rw", uri=True, isolation_level=None,
+            return sqlite3.connect(f"file:{quote(str(self.path))}?mode=rw", uri=True, isolation_level=None,
                                    check_same_thread=False, timeout=30)
-            return conn
         psycopg2 = import_psycopg2()
         try:
             return psycopg2.connect(self.libpq_url, connect_timeout=10)
@@ -236,7 +235,7 @@ def _sqlite_statements(text: str) -> list[tuple[int, str]]:
         if sqlite3.complete_statement(buffer):
             statements.append((start, buffer.strip()))
             buffer = ""
-    if buffer.strip() and not all(l.strip().startswith("--") for l in buffer.strip().splitlines()):
+    if buffer.strip() and not all(line.strip().startswith("--") for line in buffer.strip().splitlines()):
         statements.append((start, buffer.strip()))
     return statements
 
@@ -369,9 +368,10 @@ async def before(db: Database, safety: DbSafety, ctx: ActionContext, details: di
         ctx.log(f"row counts before: {_format_counts(counts)}")
         details["row_counts_before"] = counts
         try:
-            _counts_file(ctx).write_text(json.dumps(counts))
+            with _counts_file(ctx).open("x") as baseline:  # a retry keeps the counts from before the first try
+                baseline.write(json.dumps(counts))
         except OSError:
-            pass  # verify then reports the counts without a comparison
+            pass  # exists already, or verify reports the counts without a comparison
     if safety.backup:
         path = await backup(db, safety, ctx)
         details["backup"] = str(path)
