@@ -208,4 +208,5 @@ async def describe_safely(action: Any, ctx: ActionContext) -> Description:
         description = Description(f"{action.kind} action {action.id}", risks=[f"cannot describe: {_message(exc)}"])
     description.summary = ctx.redactor(description.summary)
     description.details = ctx.redactor.lines(description.details)
+    description.risks = ctx.redactor.lines(description.risks)
     return description
