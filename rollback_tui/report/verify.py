@@ -211,8 +211,8 @@ def _verify(path: Path, allowed_signers: Path | None, identity: str | None) -> V
         result.line_endings_note = f"the file differs from how it was written: {change}"
     if allowed_signers is None and result.signers:
         result.notes.append(f"the signers' identities were not checked against an allowed_signers file: {ALLOWED_SIGNERS_HINT}")
-    if result.signature_ok and not result.problems and result.integrity_ok and log.events == []:
-        problems.append("the event log is empty")
+    if not log.events:
+        problems.append("the event log is empty: there is no session to verify")
     result.ok = not problems and any(s.ok for s in result.signers)
     return result
 

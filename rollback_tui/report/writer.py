@@ -105,3 +105,14 @@ def write_report(events: list[Event], path: Path, *, sign_key: Path | None, no_s
         raise _directory_error(directory, exc.strerror or str(exc), journal_path) from None
     return ReportOutcome(path=path, sig_path=sig_path_for(path) if armored else None, signed=bool(armored),
                          signer=signer.label if signer and armored else "", error=error)
+
+
+async def write_report_async(events: list[Event], path: Path, *, sign_key: Path | None, no_sign: bool, operator: str,
+                             passphrase: Callable[[], str] | None = None,
+                             journal_path: Path | None = None) -> ReportOutcome:
+    """write_report in a worker thread, so the event loop keeps running (a 100k-event report takes ~0.5 s).
+    `passphrase` is then called from that thread: a UI must hop to its own loop to ask (call_from_thread)."""
+    import asyncio
+
+    return await asyncio.to_thread(write_report, events, path, sign_key=sign_key, no_sign=no_sign, operator=operator,
+                                   passphrase=passphrase, journal_path=journal_path)

@@ -124,3 +124,26 @@ def test_unwritable_directory_is_a_report_error(tmp_path: Path, keys: dict[str, 
         assert list(directory.iterdir()) == []
     finally:
         restore_writable(directory)
+
+
+async def test_async_writer_with_a_prompt_from_the_loop(tmp_path: Path, keys: dict[str, Key]) -> None:
+    """The cockpit's path: the writer runs in a thread; the prompt hops back to the loop to ask."""
+    import asyncio
+
+    from rollback_tui.report.writer import write_report_async
+
+    loop = asyncio.get_running_loop()
+
+    async def ask() -> str:
+        return PASSPHRASE
+
+    outcome = await write_report_async(
+        realistic_session(), tmp_path / "r.md", sign_key=keys["protected"].path, no_sign=False, operator="alice",
+        passphrase=lambda: asyncio.run_coroutine_threadsafe(ask(), loop).result(timeout=30))
+    assert outcome.signed, outcome.error
+
+
+def test_empty_session_is_written_and_fails_verification(tmp_path: Path) -> None:
+    outcome = write_report([], tmp_path / "r.md", sign_key=None, no_sign=True, operator="alice")
+    result = verify_report(outcome.path)
+    assert not result.ok and "the event log is empty: there is no session to verify" in result.problems
