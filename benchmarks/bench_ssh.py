@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import importlib.util
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -32,11 +33,11 @@ from pssh.config import HostConfig
 key, ports, pool = sys.argv[1], [int(p) for p in sys.argv[2].split(',')], int(sys.argv[3])
 configs = [HostConfig(port=port, user='root', private_key=key) for port in ports]
 client = ParallelSSHClient(['127.0.0.1'] * len(ports), host_config=configs, pool_size=pool, num_retries=1, timeout=60)
-started = time.monotonic()
+started, cpu = time.monotonic(), time.process_time()
 output = client.run_command('echo ok', stop_on_errors=False)
 client.join(output)
 ok = sum(1 for host in output if host.exception is None and list(host.stdout) == ['ok'] and host.exit_code == 0)
-print(time.monotonic() - started, ok)
+print(time.monotonic() - started, ok, time.process_time() - cpu)
 """
 
 
@@ -80,8 +81,13 @@ class Servers:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def run_adapter(servers: Servers, concurrency: int) -> tuple[float, int]:
-    """Seconds for the ssh adapter (through run_safely, as the runner calls it) and hosts that said ok."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_adapter(servers: Servers, concurrency: int) -> tuple[float, int, float]:
+    """Seconds for the ssh adapter (through run_safely, as the runner calls it), hosts that said ok, CPU s."""
     from rollback_tui.adapters.base import ActionContext, run_safely
     from rollback_tui.plan.models import Plan
     from rollback_tui.secrets import SecretStore
@@ -101,16 +107,16 @@ def run_adapter(servers: Servers, concurrency: int) -> tuple[float, int]:
 
     ctx = ActionContext(plan=plan, step="code", action_id="echo", secrets=SecretStore({}), output=sink)
 
-    async def fan_out() -> tuple[float, int]:
-        started = time.monotonic()
+    async def fan_out() -> tuple[float, int, float]:
+        started, cpu = time.monotonic(), time.process_time()
         result = await run_safely(plan.steps[0].actions[0], ctx)
         elapsed = time.monotonic() - started
-        return elapsed, sum(h.status == "ok" and h.host in said_ok for h in result.hosts)
+        return elapsed, sum(h.status == "ok" and h.host in said_ok for h in result.hosts), time.process_time() - cpu
 
     return asyncio.run(fan_out())
 
 
-def run_ansible(servers: Servers) -> tuple[float, int]:
+def run_ansible(servers: Servers) -> tuple[float, int, float]:
     inventory = servers.tmp / "inventory.ini"
     inventory.write_text("[fleet]\n" + "".join(
         f"h{i} ansible_host=127.0.0.1 ansible_port={port}\n" for i, port in enumerate(servers.ports)))
@@ -120,20 +126,21 @@ def run_ansible(servers: Servers) -> tuple[float, int]:
     argv = ["ansible", "all", "-i", str(inventory), "-m", "raw", "-a", "echo ok", "-f", str(CONCURRENCY),
             "-u", "root", "--private-key", str(servers.key),
             f"--ssh-common-args=-o UserKnownHostsFile={servers.known_hosts} -o StrictHostKeyChecking=yes"]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - started
-    return elapsed, done.stdout.count("| CHANGED | rc=0")
+    # its CPU includes the forks and the ssh client processes: all of it is the client's cost
+    return elapsed, done.stdout.count("| CHANGED | rc=0"), _children_cpu() - cpu
 
 
-def run_pssh(servers: Servers) -> tuple[float, int]:
+def run_pssh(servers: Servers) -> tuple[float, int, float]:
     ports = ",".join(str(port) for port in servers.ports)
     done = subprocess.run([sys.executable, "-c", _PSSH_SCRIPT, str(servers.key), ports, str(CONCURRENCY)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"parallel-ssh failed: {done.stderr.strip().splitlines()[-1:]}")
-    elapsed, ok = done.stdout.split()
-    return float(elapsed), int(ok)
+    elapsed, ok, cpu = done.stdout.split()
+    return float(elapsed), int(ok), float(cpu)
 
 
 def main(quick: bool = False) -> list[dict]:
@@ -146,6 +153,7 @@ def main(quick: bool = False) -> list[dict]:
         print("parallel-ssh is not installed (pip install parallel-ssh): reporting without it")
     servers = Servers(HOSTS)
     times: dict[str, list[float]] = {}
+    cpu_ms: dict[str, list[float]] = {}
     short: dict[str, int] = {}
     try:
         run_adapter(servers, CONCURRENCY)  # warm-up: imports, first-use caches
@@ -157,11 +165,13 @@ def main(quick: bool = False) -> list[dict]:
             if have_ansible:
                 contenders.append((f"ansible -m raw -f {CONCURRENCY}", lambda: run_ansible(servers)))
             for name, contender in contenders:
-                elapsed, ok = contender()
+                elapsed, ok, cpu = contender()
                 times.setdefault(name, []).append(elapsed)
+                cpu_ms.setdefault(name, []).append(cpu * 1000 / HOSTS)
                 if ok != HOSTS:
                     short[name] = min(short.get(name, HOSTS), ok)
-                print(f"round {index + 1}: {name}: {elapsed:.2f} s, {ok}/{HOSTS} ok", flush=True)
+                print(f"round {index + 1}: {name}: {elapsed:.2f} s, {ok}/{HOSTS} ok, client CPU {cpu:.2f} s",
+                      flush=True)
     finally:
         servers.close()
     adapter = f"adapter, concurrency {CONCURRENCY}"
@@ -171,6 +181,9 @@ def main(quick: bool = False) -> list[dict]:
         if name in short:
             target, met = f"all {HOSTS} ok (worst run: {short[name]})", False
         rows.append(_row(f"echo ok on {HOSTS} hosts: {name}", values, "s", target, met))
+    for name, values in cpu_ms.items():
+        # CPU per host depends far less on the neighbours' load than wall time does on this shared machine
+        rows.append(_row(f"client CPU per host: {name}", values, "ms", "-", None))
     for name, values in times.items():
         if name.startswith("adapter"):
             continue
