@@ -60,9 +60,9 @@ async def test_timeout_kills_the_whole_group_even_a_grandchild_ignoring_sigterm(
     # leader is gone nothing waits on it, so only a SIGKILL of the whole group stops it
     command = (f"sleep 1000 >/dev/null 2>&1 & echo $! >> {pids}; "
                f"(trap '' TERM; exec sleep 1000 >/dev/null 2>&1) & echo $! >> {pids}; exec sleep 1000")
-    result, _ = await run(shell_action(command=command, shell=True, timeout=2))
+    result, _ = await run(shell_action(command=command, shell=True, timeout=3))
     assert result.status == "timeout"
-    assert "timed out after 2s" in result.error
+    assert "timed out after 3s" in result.error
     grandchildren = [int(pid) for pid in pids.read_text().split()]
     assert len(grandchildren) == 2
     await wait_until(lambda: not any(process_alive(pid) for pid in grandchildren), what="grandchildren gone")

@@ -102,7 +102,7 @@ async def test_strict_checking_off_connects_and_is_listed_as_a_risk(three_hosts:
 async def test_a_slow_host_times_out_and_the_others_still_report(three_hosts: Fleet, tmp_path: Path) -> None:
     pid_file = tmp_path / "slow.pid"
     command = f'if [ "$HOST_NAME" = h2 ]; then sleep 1000 & echo $! > {pid_file}; wait; fi; echo done'
-    result = await run_action(ssh_plan(three_hosts, command, timeout=3))
+    result = await run_action(ssh_plan(three_hosts, command, timeout=4))
     assert [h.status for h in result.hosts] == ["ok", "timeout", "ok"]
     assert result.hosts[1].error.startswith(f"host {three_hosts.host(1)} timed out after ")
     assert result.status == "failed" and result.failed_hosts == [three_hosts.host(1)]
@@ -113,7 +113,7 @@ async def test_a_slow_host_times_out_and_the_others_still_report(three_hosts: Fl
 
 async def test_per_host_timeout_of_run_on_group(three_hosts: Fleet) -> None:
     group = HostGroup.model_validate(three_hosts.group())
-    outcomes = await run_on_group(group, 'if [ "$HOST_NAME" = h3 ]; then sleep 1000; fi', timeout=2,
+    outcomes = await run_on_group(group, 'if [ "$HOST_NAME" = h3 ]; then sleep 1000; fi', timeout=3,
                                   secrets=SecretStore({}))
     assert [outcome.status for outcome in outcomes] == ["ok", "ok", "timeout"]
 
