@@ -92,6 +92,7 @@ def links(f: Facts, journal: str) -> list[str]:
     out = [f"- Ticket: {inline(meta['ticket'])}" if meta.get("ticket") else "- Ticket: none recorded in the plan"]
     if meta.get("incident"):
         out.append(f"- Incident: {inline(meta['incident'])}")
+    journal = journal or str(f.outline.get("journal_path") or "")
     out.append(f"- Journal (rollback logs): {code(journal)}" if journal else "- Journal (rollback logs): not recorded")
     if f.started:
         out.append(f"- Plan: {code(f.started.plan_path)} (sha256 {code(f.started.plan_sha256)})")

@@ -66,6 +66,10 @@ def scopes(f: Facts) -> list[str]:
     out = table(["Scope", "Outcome", "Step status", "Completed at (UTC)"], rows)
     if isinstance(plan, dict) and plan.get("approach"):
         out += ["", f"Approach: {inline(plan['approach'])}; order: {inline(', '.join(map(str, plan.get('order', []))))}."]
+    if isinstance(plan, dict):
+        for key, label in (("risks", "Risks and unknowns"), ("validation_points", "Validation points")):
+            if plan.get(key):
+                out += ["", f"{label}:", ""] + [f"- {inline(item)}" for item in plan[key]]
     return out
 
 
@@ -100,7 +104,13 @@ def audit(f: Facts) -> list[str]:
 
 
 def inputs(f: Facts) -> list[str]:
-    rows = [[code(i.input_id), i.category, mark(i.ok), inline(i.detail), inline(i.remediation)] for i in f.inputs]
+    latest: dict[str, ev.InputChecked] = {}
+    checks: dict[str, int] = {}
+    for check in f.inputs:  # an input confirmed after a first failed check shows its last state
+        latest[check.input_id] = check
+        checks[check.input_id] = checks.get(check.input_id, 0) + 1
+    rows = [[code(i.input_id), i.category, mark(i.ok) + (f" ({checks[i.input_id]} checks)" if checks[i.input_id] > 1 else ""),
+             inline(i.detail), inline(i.remediation)] for i in latest.values()]
     out = table(["Input", "Category", "Present", "Detail", "Remediation"], rows) or ["No input checks recorded."]
     out += [""]
     for review in f.reviews:

@@ -37,7 +37,9 @@ def outline() -> dict[str, Any]:
         "roles": [{"id": "devops-lead", "title": "DevOps Lead", "approves": ["execution"]},
                   {"id": "tech-lead", "title": "Technical Lead", "approves": ["validation"]}],
         "rollback": {"scope": ["flags", "code", "configuration", "database"], "approach": "automated",
-                     "order": ["flags", "code", "configuration", "database", "infrastructure"]},
+                     "order": ["flags", "code", "configuration", "database", "infrastructure"],
+                     "risks": ["orders written by v1.42 use the new column; the downgrade drops it"],
+                     "validation_points": ["after code: /health 200 on every host", "after database: schema at 7f3a2c"]},
         "steps": [{"id": sid, "title": title, "question": q, "applicable": sid != "infrastructure", "actions": acts}
                   for sid, title, q, acts in STEPS],
         "probes": [{"id": "api", "kind": "http", "target": "http://127.0.0.1:8080/health"}],
