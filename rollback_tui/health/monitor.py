@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rollback_tui.engine.events import EventBase, HealthAlert, HealthChanged, HealthSample
-from rollback_tui.health.probes import HttpClients, ProbeOutcome, sample
+from rollback_tui.health.http11 import HttpPool
+from rollback_tui.health.probes import ProbeOutcome, sample
 from rollback_tui.health.states import ProbeStatus, Thresholds
 from rollback_tui.plan.models import Plan
 from rollback_tui.plan.probes import HttpProbe, SqlProbe
@@ -21,8 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Probes start spread over this many seconds (or their interval, if shorter) so they do not poll in bursts.
+#: Probes start spread over this many seconds (or their interval, if shorter) so they do not poll in one burst,
 _SPREAD = 1.0
+#: in this many slots: probes sharing a slot wake up together (one loop wake-up serves several probes).
+_SLOTS = 10
 
 
 class Monitor:
@@ -49,7 +52,7 @@ class Monitor:
         self._status = {pid: ProbeStatus(Thresholds.of(probe)) for pid, probe in self.probes.items()}
         self._pending: dict[str, list[list[Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._clients: HttpClients | None = None
+        self._clients: HttpPool | None = None
         self._executor: ThreadPoolExecutor | None = None
         #: probe id -> [scheduled - actual start in seconds, ...]: how late each sample began (for benchmarks/tests)
         self.drift: dict[str, list[float]] = {pid: [] for pid in self.probes}
@@ -70,8 +73,7 @@ class Monitor:
         if any(isinstance(probe, HttpProbe) for probe in self.probes.values()):
             longest = max(probe.interval for probe in self.probes.values() if isinstance(probe, HttpProbe))
             # keep connections alive across a probe's interval so a poll is one request, not a handshake
-            self._clients = HttpClients(max_connections=max(10, len(self.probes)),
-                                        keepalive_expiry=min(120.0, longest + 5.0))
+            self._clients = HttpPool(idle_expiry=min(120.0, longest + 5.0))
         sql = sum(isinstance(probe, SqlProbe) for probe in self.probes.values())
         if sql:
             # our own small pool: SQL probes must not starve the default executor the engine uses
@@ -79,14 +81,14 @@ class Monitor:
         origin = loop.time()
         count = len(self.probes)
         for index, (probe_id, probe) in enumerate(self.probes.items()):
-            offset = min(_SPREAD, probe.interval) * index / count
+            offset = min(_SPREAD, probe.interval) * (index % _SLOTS) / min(_SLOTS, count)
             self._tasks.append(asyncio.create_task(self._run_probe(probe_id, probe, origin + offset),
                                                    name=f"health:{probe_id}"))
         if self.probes and self.sample_every > 0:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="health:samples"))
 
     async def stop(self) -> None:
-        """Cancel every probe task, emit the last samples, close the HTTP clients and the SQL threads."""
+        """Cancel every probe task, emit the last samples, close the HTTP connections and the SQL threads."""
         if not self._running:
             return
         self._running = False
@@ -100,7 +102,7 @@ class Monitor:
             try:
                 await clients.aclose()
             except Exception as exc:  # closing is best effort; it must not fail the session's end
-                log.warning("closing health HTTP clients failed: %s", exc)
+                log.warning("closing health HTTP connections failed: %s", exc)
         if self._executor is not None:
             executor, self._executor = self._executor, None
             executor.shutdown(wait=False, cancel_futures=True)

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rollback_tui.errors import RollbackError
+from rollback_tui.health.http11 import HttpPool, HttpProtocolError
 from rollback_tui.plan.models import Plan
 from rollback_tui.plan.probes import CommandProbe, HttpProbe, SqlProbe, SshProbe, TcpProbe
 from rollback_tui.plan.types import format_duration
 from rollback_tui.secrets import SecretStore
 
 if TYPE_CHECKING:
-    import httpx
-
     from rollback_tui.plan.probes import Probe
 
 T = TypeVar("T")
@@ -36,33 +35,6 @@ class ProbeOutcome:
     latency_ms: float | None
     reason: str
     degraded: bool = False
-
-
-class HttpClients:
-    """The monitor's shared httpx clients: one verifying TLS, one not (created only when a probe needs it).
-
-    httpx fixes TLS verification per client, so a plan that mixes `verify_tls` values needs two.
-    """
-
-    def __init__(self, *, max_connections: int = 100, keepalive_expiry: float = 30.0) -> None:
-        self._clients: dict[bool, httpx.AsyncClient] = {}
-        self._max = max_connections
-        self._expiry = keepalive_expiry
-
-    def get(self, verify: bool) -> httpx.AsyncClient:
-        client = self._clients.get(verify)
-        if client is None:
-            import httpx  # lazily: ~100 ms of import time the UI should not pay at start-up
-
-            limits = httpx.Limits(max_connections=self._max, max_keepalive_connections=self._max,
-                                  keepalive_expiry=self._expiry)
-            client = self._clients[verify] = httpx.AsyncClient(verify=verify, limits=limits, follow_redirects=False)
-        return client
-
-    async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
 
 
 def _ms(started: float) -> float:
@@ -92,7 +64,7 @@ def error_reason(exc: BaseException, *, timeout: float | None = None, host: str 
         if isinstance(err, socket.gaierror):
             where = f" for {host}" if host else ""
             return _short(f"DNS lookup failed{where}: {err.strerror or err}")
-        if isinstance(err, (TimeoutError, asyncio.TimeoutError)) or type(err).__name__.endswith("Timeout"):
+        if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
             return f"timed out after {format_duration(timeout)}" if timeout is not None else "timed out"
         if isinstance(err, ConnectionResetError):
             return "connection reset by peer"
@@ -101,12 +73,8 @@ def error_reason(exc: BaseException, *, timeout: float | None = None, host: str 
             return _short(err.strerror[0].lower() + err.strerror[1:])
     name = type(exc).__name__
     text = str(exc).strip()
-    if isinstance(exc, RollbackError):
+    if isinstance(exc, (RollbackError, HttpProtocolError)):
         return _short(text.splitlines()[0] if text else name)
-    if name == "RemoteProtocolError":
-        return _short(f"protocol error: {text}")
-    if name == "UnsupportedProtocol":
-        return _short(f"unsupported URL: {text}")
     return _short(f"{name}: {text}" if text else name)
 
 
@@ -130,26 +98,25 @@ def _statuses(expect: int | list[int]) -> list[int]:
     return [expect] if isinstance(expect, int) else list(expect)
 
 
-async def _sample_http(probe: HttpProbe, secrets: SecretStore, clients: HttpClients | httpx.AsyncClient | None
-                       ) -> ProbeOutcome:
-    own: HttpClients | None = None
-    if clients is None:
-        own = clients = HttpClients(max_connections=4)
-    client = clients.get(probe.verify_tls) if isinstance(clients, HttpClients) else clients
+async def _sample_http(probe: HttpProbe, secrets: SecretStore, pool: HttpPool | None) -> ProbeOutcome:
+    own = pool is None
+    pool = pool or HttpPool(max_idle_per_origin=1)
     try:
         url = secrets.expand(probe.url)
         headers = {name: secrets.expand(value) for name, value in probe.headers.items()}
-        host = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
         started = time.perf_counter()
         try:
-            response = await client.request(probe.method, url, headers=headers, timeout=probe.timeout)
+            response = await pool.request(probe.method, url, headers, verify=probe.verify_tls)
         except Exception as exc:
-            return ProbeOutcome(False, None, error_reason(exc, timeout=probe.timeout, host=host))
-        latency = _ms(started)
-        return _judge_http(probe, response.status_code, response.content, latency)
+            return ProbeOutcome(False, None, error_reason(exc, timeout=probe.timeout, host=_host_of(url)))
+        return _judge_http(probe, response.status, response.body, _ms(started))
     finally:
-        if own is not None:
-            await own.aclose()
+        if own:
+            await pool.aclose()
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].rsplit(":", 1)[0]
 
 
 def _judge_http(probe: HttpProbe, status: int, body: bytes, latency: float) -> ProbeOutcome:
@@ -341,7 +308,7 @@ async def _sample_sql(probe: SqlProbe, secrets: SecretStore, executor: Executor 
 # ---------------------------------------------------------------- dispatch
 
 
-async def _dispatch(probe: Probe, plan: Plan, secrets: SecretStore, client: Any,
+async def _dispatch(probe: Probe, plan: Plan, secrets: SecretStore, client: HttpPool | None,
                     executor: Executor | None) -> ProbeOutcome:
     if isinstance(probe, HttpProbe):
         return await _sample_http(probe, secrets, client)
@@ -364,13 +331,12 @@ def _guard(probe: Probe) -> float:
     return probe.timeout
 
 
-async def sample(probe: Probe, *, plan: Plan, secrets: SecretStore,
-                 client: HttpClients | httpx.AsyncClient | None = None,
+async def sample(probe: Probe, *, plan: Plan, secrets: SecretStore, client: HttpPool | None = None,
                  executor: Executor | None = None) -> ProbeOutcome:
     """Take one sample of a probe under its timeout; every failure (including a bug) becomes a reason.
 
-    `client` serves HTTP probes (a temporary one is made when None); `executor` runs SQL queries (default:
-    asyncio.to_thread). Reasons are redacted with the secret store's redactor.
+    `client` is the keep-alive pool HTTP probes share (a temporary one is made when None); `executor` runs SQL
+    queries (default: asyncio.to_thread). Reasons are redacted with the secret store's redactor.
     """
     try:
         async with asyncio.timeout(_guard(probe)):

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from rollback_tui.health.probes import HttpClients, ProbeOutcome, sample, sqlite_path
+from rollback_tui.health.http11 import HttpPool
+from rollback_tui.health.probes import ProbeOutcome, sample, sqlite_path
 from rollback_tui.plan.models import SecretSpec
 from rollback_tui.plan.probes import Probe
 from rollback_tui.secrets import MASK, SecretStore
@@ -125,7 +126,7 @@ async def test_http_shared_client_reuses_one_connection(http_server: HttpServer)
         original(request, address)
 
     http_server.server.process_request = counting  # type: ignore[method-assign]
-    clients = HttpClients()
+    clients = HttpPool()
     try:
         for _ in range(5):
             outcome = await sample(probe(kind="http", url=http_server.url("/health")), plan=PLAN,
