@@ -231,7 +231,7 @@ def build_host_commands(layout: Layout) -> None:
     """`checkout-service restart|status|situation` on the service's host (what SSH commands call)."""
     script = (
         "#!/bin/sh\n"
-        f"# {SERVICE} control on this host (demo sandbox): restart | status | situation\n"
+        f"# {SERVICE} control on this host (demo sandbox): restart | status | situation | watch-health\n"
         f"exec {shlex.quote(sys.executable)} -m rollback_tui.demo.ctl --sandbox {shlex.quote(str(layout.root))} \"$@\"\n"
     )
     _write(layout.bin / SERVICE, script, 0o755)

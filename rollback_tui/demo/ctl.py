@@ -1,4 +1,4 @@
-"""`checkout-service` on the demo host: restart the web service, show its status, or print the whole situation."""
+"""`checkout-service` on the demo host: restart, status, the whole situation, or watch health for a while."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -104,12 +105,42 @@ def situation(layout: Layout) -> int:
     return 0
 
 
+def watch_health(layout: Layout, seconds: float) -> int:
+    """Sample /health every half second for `seconds`: exit 0 only if every sample was 200 (seed 7: 'services healthy')."""
+    ready = _ports(layout)
+    url = f"http://127.0.0.1:{ready['web_port']}/health"
+    deadline = time.monotonic() + seconds
+    samples, failures, last_print = 0, 0, 0.0
+    while True:
+        try:
+            code, body = _request(url, timeout=5)
+            reason = "; ".join(body.get("reasons", [])) if isinstance(body, dict) else ""
+        except OSError as exc:
+            code, reason = 0, str(exc)
+        samples += 1
+        if code != 200:
+            failures += 1
+            print(f"health: HTTP {code or 'no answer'} {reason}")
+        now = time.monotonic()
+        if now - last_print >= 1.0:
+            print(f"{samples} samples, {failures} failing, {max(0.0, deadline - now):.0f}s to go")
+            last_print = now
+        if now >= deadline:
+            break
+        time.sleep(0.5)
+    print(f"{SERVICE} health: {samples - failures}/{samples} samples healthy over {seconds:g}s")
+    return 0 if failures == 0 else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=SERVICE, description=__doc__)
     parser.add_argument("--sandbox", type=Path, required=True)
-    parser.add_argument("command", choices=["restart", "status", "situation"])
+    parser.add_argument("command", choices=["restart", "status", "situation", "watch-health"])
+    parser.add_argument("--seconds", type=float, default=6.0, help="watch-health: how long to watch")
     args = parser.parse_args(argv)
     layout = Layout(args.sandbox.resolve())
+    if args.command == "watch-health":
+        return watch_health(layout, args.seconds)
     return {"restart": restart, "status": status, "situation": situation}[args.command](layout)
 
 

@@ -53,7 +53,7 @@ class Sandbox:
         self.plan_path = self.layout.plan
         self.sign_key = self.layout.sign_key
         self.allowed_signers = self.layout.allowed_signers
-        self.variables: dict[str, str] = {"sandbox": str(root), "python": sys.executable}
+        self.variables: dict[str, str] = {"sandbox": str(root)}
         self.ready: dict[str, Any] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._previous_sigterm: Any = None

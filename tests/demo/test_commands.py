@@ -55,7 +55,6 @@ def _demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_headless_demo_end_to_end(tmp_path: Path) -> None:
-    pytest.importorskip("rollback_tui.engine.headless", reason="the headless runner has not landed yet")
     done = _demo()
     assert done.returncode == 0, done.stdout + done.stderr
     report = Path(re.search(r"^report: (.+)$", done.stdout, re.M).group(1))
