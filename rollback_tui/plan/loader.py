@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import shlex
 import types
 import typing
 from collections.abc import Mapping
@@ -66,9 +67,17 @@ def _dotted(path: Path_) -> str:
 # ---------------------------------------------------------------- variables
 
 
-def _substitute(value: Any, path: Path_, env: Mapping[str, str], secrets: set[str], problems: _Problems) -> Any:
+_SHELL_LINES = {"command", "verify_command"}  # strings that a (remote) shell interprets
+_SHELL_KINDS = {"ssh", "shell"}
+
+
+def _substitute(value: Any, path: Path_, env: Mapping[str, str], secrets: set[str], problems: _Problems,
+                quote: bool = False) -> Any:
     if isinstance(value, dict):
-        return {key: _substitute(item, path + (key,), env, secrets, problems) for key, item in value.items()}
+        shell_line = value.get("kind") in _SHELL_KINDS
+        return {key: _substitute(item, path + (key,), env, secrets, problems,
+                                 quote=shell_line and key in _SHELL_LINES)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [_substitute(item, path + (index,), env, secrets, problems) for index, item in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
@@ -85,7 +94,8 @@ def _substitute(value: Any, path: Path_, env: Mapping[str, str], secrets: set[st
                 problems.at(path, f"{_dotted(path)}: undefined secret {secret!r} (declared under 'secrets:': {known})")
             return match.group(0)
         if name in env:
-            return env[name]
+            # a variable inside a shell command line arrives as one quoted word, never as shell syntax
+            return shlex.quote(env[name]) if quote else env[name]
         hint = difflib.get_close_matches(name, list(env), n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         problems.at(path, f"{_dotted(path)}: undefined variable ${{{name}}}: define it under 'variables:' or pass "

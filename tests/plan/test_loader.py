@@ -156,3 +156,22 @@ steps: [{{id: code}}]
     assert results["rollback-approved"].ok is None and results["rollback-approved"].category == "decision"
     assert results["rollback-window"].ok is True and "30m" in results["rollback-window"].detail
     assert results["rollback-team"].ok is None
+
+
+def test_variables_in_shell_command_lines_arrive_quoted(tmp_path: Path) -> None:
+    evil = "$(touch /tmp/pwned); rm -rf x"
+    text = f"""
+metadata: {{name: t}}
+rollback: {{scope: [code]}}
+variables: {{release: '{evil}', plain: "3.7.2"}}
+host_groups: {{web: {{hosts: [127.0.0.1]}}}}
+steps:
+  - id: code
+    actions:
+      - {{id: a, kind: ssh, group: web, command: "ln -sfn /opt/r/${{release}} /opt/current && echo ${{plain}}"}}
+      - {{id: b, kind: shell, shell: true, command: "echo ${{release}}"}}
+"""
+    step = parse_plan(text, path=tmp_path / "p.yaml").plan.step(StepId.code)
+    assert step is not None
+    assert step.actions[0].command == "ln -sfn /opt/r/'$(touch /tmp/pwned); rm -rf x' /opt/current && echo 3.7.2"
+    assert step.actions[1].command == "echo '$(touch /tmp/pwned); rm -rf x'"
