@@ -81,6 +81,9 @@ class Answers:
     on_interrupted: dict[str, list[AnswerSpec]] = field(default_factory=dict)
     manual: dict[str, AnswerSpec] = field(default_factory=dict)
     positions: dict[Path_, str] = field(default_factory=dict)
+    """path -> `file:line:col` of the value there."""
+    key_positions: dict[Path_, str] = field(default_factory=dict)
+    """path -> `file:line:col` of the key that names it."""
 
 
 def pick(specs: list[AnswerSpec], occurrence: int) -> AnswerSpec | None:
@@ -230,6 +233,7 @@ def parse_answers(text: str, path: Path) -> Answers:
         else:
             parser.problem(("manual", key), "a manual procedure needs a note of what was done by hand")
     answers.positions = {path_: f"{path}:{line}:{col}" for path_, (line, col) in parser.doc.positions.values.items()}
+    answers.key_positions = {path_: f"{path}:{line}:{col}" for path_, (line, col) in parser.doc.positions.keys.items()}
     if parser.problems:
         raise PlanError([f"{path}:{line}:{col}: {message}" for line, col, message in sorted(set(parser.problems))],
                         hint="fix the answers file; its format is described in rollback_tui/engine/answers.py")

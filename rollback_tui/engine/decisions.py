@@ -95,8 +95,11 @@ class AnswersDecisions:
         return cls(load_answers(Path(path)), operator)
 
     def _at(self, *path: object) -> str:
+        """Where a key of the file stands (the nearest enclosing one), for messages."""
         answers = self.answers
         key = tuple(path)
+        if key in answers.key_positions:
+            return answers.key_positions[key]
         while key and key not in answers.positions:
             key = key[:-1]
         return answers.positions.get(key, f"{answers.path}:1:1")

@@ -186,7 +186,8 @@ class Runner:
                  record: Record, clock: WindowClock, history: Sequence[Event] = (), workdir: Path | None = None,
                  monitor: Any = None, summaries: dict[tuple[str, str], str] | None = None,
                  check_inputs: Callable[[Plan], Awaitable[list[Any]]] | None = None,
-                 render_plan: Callable[[Plan, SecretStore, Path], Awaitable[str]] | None = None) -> None:
+                 render_plan: Callable[[Plan, SecretStore, Path], Awaitable[str]] | None = None,
+                 before_finish: Callable[[], Awaitable[None]] | None = None) -> None:
         self.plan = plan
         self.decisions = decisions
         self.operator = operator
@@ -200,6 +201,7 @@ class Runner:
         self.summaries = summaries or {}
         self._check_inputs = check_inputs
         self._render_plan = render_plan or _default_render
+        self._before_finish = before_finish
         self.interrupt_reason = "cancelled"
         self._request_id = 0
         self._asked: Counter[tuple[str, str, str, str]] = Counter()
@@ -273,9 +275,9 @@ class Runner:
             await self._plan_review()
             await self._approvals("execution")
             await self._steps()
-            return self._finish("completed", "Rollback complete: every applicable step is done and validated.")
+            return await self._finish("completed", "Rollback complete: every applicable step is done and validated.")
         except _Stop as stop:
-            return self._finish(stop.kind, stop.message)
+            return await self._finish(stop.kind, stop.message)
 
     def _scopes(self) -> dict[str, ScopeOutcome]:
         scopes: dict[str, ScopeOutcome] = {}
@@ -289,7 +291,9 @@ class Runner:
                                        else "not_rolled_back")
         return scopes
 
-    def _finish(self, kind: str, message: str) -> Outcome:
+    async def _finish(self, kind: str, message: str) -> Outcome:
+        if self._before_finish is not None:  # health monitor and window clock end before the session does
+            await self._before_finish()
         scopes = self._scopes()
         if kind == "abort":
             rolled = sorted(scope for scope, outcome in scopes.items() if outcome in ("rolled_back", "manual"))

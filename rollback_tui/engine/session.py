@@ -295,7 +295,7 @@ class Session:
         self._background.append(asyncio.create_task(clock.warn(self._record_background, already=self.state.warned)))
         self.runner = Runner(self.plan, decisions=self.decisions, operator=self.operator, secrets=self.secrets,
                              record=self.record, clock=clock, history=self._history, workdir=self.workdir,
-                             monitor=self.monitor, summaries=summaries)
+                             monitor=self.monitor, summaries=summaries, before_finish=self._stop_background)
         if self._interrupt_reason:
             self.runner.interrupt_reason = self._interrupt_reason
         return await self.runner.run()

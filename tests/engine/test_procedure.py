@@ -258,3 +258,26 @@ async def test_secrets_never_reach_the_journal(write_plan: Any, tmp_path: Path, 
     text = (tmp_path / "session.journal.jsonl").read_text()
     assert "s3cr3t-t0ken-value" not in text
     assert "token •••" in text  # the output line is there, masked
+
+
+async def test_health_probes_feed_evidence_and_step_checks(write_plan: Any, tmp_path: Path) -> None:
+    flag = tmp_path / "healthy"
+    flag.touch()
+    probe = {"id": "api", "kind": "command", "argv": ["test", "-e", str(flag)], "interval": 0.1, "trigger": True}
+    steps = simple_steps()
+    steps[3]["verify"] = [{"kind": "probe", "probe": "api"},
+                          {"kind": "command", "argv": ["true"], "category": "functionality"}]
+    plan = write_plan(steps, health=[probe])
+    source = Scripted(approving())
+    session_events: list[Any] = []
+    result, events = await run_plan(plan, source, tmp_path, sample_every=0.2, listeners=[session_events.append])
+    assert result.exit_state == "completed"
+    checks = [v for v in of_type(events, "verification") if v.step == "validate"]
+    assert {(v.action, v.category, v.ok) for v in checks} == {("", "health", True), ("", "functionality", True)}
+    gate = [r for r in source.seen if r.kind == "gate" and r.step == "validate"][0]
+    assert {c["category"] for c in gate.evidence.verifications} == {"health", "functionality"}
+    assert "api" in gate.evidence.health
+    assert of_type(events, "session_started")[0].outline["probes"][0]["trigger"] is True
+    # the monitor stops before the session's end: nothing follows session_finished
+    assert events[-1].type == "session_finished"
+    assert session_events[-1].type == "session_finished"
