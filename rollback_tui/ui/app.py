@@ -389,7 +389,8 @@ class CockpitApp(App[int]):
     def _ask_done(self, future: asyncio.Future[Any]) -> None:
         if self._ask is not None and self._ask[1] is future:
             self._ask = None
-        self.refresh_bindings()
+        if self.is_running and self.screen_stack:
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "decide":
