@@ -101,7 +101,10 @@ def situation(layout: Layout) -> int:
     for line in _database(layout):
         print(line)
     print("== deployment snapshot")
-    print(layout.manifest.read_text().strip())
+    manifest = json.loads(layout.manifest.read_text())
+    release = manifest["release"]
+    print(f"known-good release {release['version']} (git tag {release['git_tag']}, database revision "
+          f"{release['db_revision']}); files: {', '.join(manifest['files'].values())} in {layout.snapshot}")
     return 0
 
 
