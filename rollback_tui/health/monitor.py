@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 _SPREAD = 1.0
 #: in this many slots: probes sharing a slot wake up together (one loop wake-up serves several probes).
 _SLOTS = 10
+#: Drift measurements kept per probe (a long session must not grow memory without bound).
+_DRIFT_KEPT = 3600
 
 
 class Monitor:
@@ -54,8 +57,8 @@ class Monitor:
         self._tasks: list[asyncio.Task[None]] = []
         self._clients: HttpPool | None = None
         self._executor: ThreadPoolExecutor | None = None
-        #: probe id -> [scheduled - actual start in seconds, ...]: how late each sample began (for benchmarks/tests)
-        self.drift: dict[str, list[float]] = {pid: [] for pid in self.probes}
+        #: probe id -> how late its recent samples began against the schedule, in seconds (benchmarks read it)
+        self.drift: dict[str, deque[float]] = {pid: deque(maxlen=_DRIFT_KEPT) for pid in self.probes}
         self._running = False
 
     # ------------------------------------------------------------ lifecycle
@@ -165,8 +168,9 @@ class Monitor:
         status = self._status[probe_id]
         old = status.record(ok=outcome.ok, degraded=outcome.degraded, reason=outcome.reason,
                             latency_ms=outcome.latency_ms)
-        stamp = asyncio.get_running_loop().time()
-        self._pending.setdefault(probe_id, []).append([stamp, status.state, outcome.latency_ms])
+        if self.sample_every > 0:
+            stamp = asyncio.get_running_loop().time()
+            self._pending.setdefault(probe_id, []).append([stamp, status.state, outcome.latency_ms])
         if old is None:
             return
         self._send(HealthChanged(probe=probe_id, old=old, new=status.state, reason=outcome.reason,
