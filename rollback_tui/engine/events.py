@@ -251,7 +251,8 @@ class DecisionRequested(EventBase):
     needs_reason: list[DecisionChoice] = Field(default_factory=list)
     evidence: Evidence = Field(default_factory=Evidence)
     occurrence: int = 1
-    """1 the first time this question (kind, step, action, subject) is asked in the session, 2 the next time, ..."""
+    """1 the first time this question (kind, step, action, subject) is asked in the session, 2 the next time, ...;
+    a no_go follow-up carries the occurrence of the gate it follows (answers files index their lists by it)."""
 
 
 class DecisionMade(EventBase):

@@ -50,25 +50,27 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def parse_journal_bytes(data: bytes, *, final: bool = True) -> tuple[list[Event], list[str], int, int]:
-    """Parse complete lines of journal bytes: (events, dropped notes, bytes consumed, index of first bad line or -1).
+def parse_journal_bytes(data: bytes, *, final: bool = True) -> tuple[list[Event], list[str], int, int, int]:
+    """Parse complete lines of journal bytes.
 
-    With final=False a last line without its newline is left unconsumed (a writer may be mid-line)."""
+    Returns (events, dropped notes, bytes consumed, number of the first bad line or -1, number of the last non-empty
+    line). With final=False a last line without its newline is left unconsumed (a writer may be mid-line)."""
     events: list[Event] = []
     dropped: list[str] = []
     consumed = 0
     first_bad = -1
+    last_line = -1
     lines = data.split(b"\n")
-    complete = lines[:-1]
-    tail = lines[-1]
+    tail = lines.pop()
     # bulk allocation of many small frozen models: the cyclic GC would run hundreds of times for nothing
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for number, raw in enumerate(complete, start=1):
+        for number, raw in enumerate(lines, start=1):
             consumed += len(raw) + 1
-            if not raw.strip():
+            if not raw or raw.isspace():
                 continue
+            last_line = number
             try:
                 events.append(parse_event(raw))
             except (ValidationError, ValueError) as exc:
@@ -76,7 +78,7 @@ def parse_journal_bytes(data: bytes, *, final: bool = True) -> tuple[list[Event]
                 if first_bad < 0:
                     first_bad = number
         if final and tail.strip():
-            number = len(complete) + 1
+            number = last_line = len(lines) + 1
             try:
                 events.append(parse_event(tail))
                 consumed += len(tail)
@@ -87,7 +89,7 @@ def parse_journal_bytes(data: bytes, *, final: bool = True) -> tuple[list[Event]
     finally:
         if was_enabled:
             gc.enable()
-    return events, dropped, consumed, first_bad
+    return events, dropped, consumed, first_bad, last_line
 
 
 def read_journal(path: Path) -> JournalRead:
@@ -98,15 +100,13 @@ def read_journal(path: Path) -> JournalRead:
         raise JournalError(f"journal {path}: no such file", hint="give the path printed as `journal: PATH`") from None
     except OSError as exc:
         raise JournalError(f"journal {path}: cannot read: {exc.strerror}") from None
-    events, dropped, _, first_bad = parse_journal_bytes(data)
-    # the good prefix ends where the first bad line starts
-    good_size = len(data)
-    if first_bad > 0:
-        good_size = sum(len(line) + 1 for line in data.split(b"\n")[: first_bad - 1])
-    elif data and not data.endswith(b"\n"):
-        good_size = len(data)  # a complete last event without its newline: kept, the writer adds the newline
-    numbered = [number for number, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
-    torn = len(dropped) == 1 and bool(numbered) and first_bad == numbered[-1]
+    events, dropped, _, first_bad, last_line = parse_journal_bytes(data)
+    good_size = len(data)  # a complete last event without its newline is kept: the writer adds the newline
+    if first_bad > 0:  # the good prefix ends where the first bad line starts
+        good_size = 0
+        for _ in range(first_bad - 1):
+            good_size = data.index(b"\n", good_size) + 1
+    torn = len(dropped) == 1 and first_bad == last_line
     return JournalRead(events=events, dropped=dropped, good_size=good_size, torn_tail=torn)
 
 
@@ -115,7 +115,7 @@ def tail_journal(path: Path, offset: int) -> tuple[list[Event], int]:
     with path.open("rb") as handle:
         handle.seek(offset)
         data = handle.read()
-    events, _, consumed, _ = parse_journal_bytes(data, final=False)
+    events, _, consumed, _, _ = parse_journal_bytes(data, final=False)
     return events, offset + consumed
 
 

@@ -210,6 +210,8 @@ class Runner:
         self._results: dict[str, str] = {}
         self._approvers: dict[str, str] = {}
         self._reached_validation = False
+        self._learned: list[str] = []
+        """What each reassess said was learned: shown again at step 1."""
         self._last_request: DecisionRequested | None = None
 
     # ------------------------------------------------------------ replay machinery
@@ -531,9 +533,11 @@ class Runner:
     async def _gate(self, step: Step, checks: list[Any], manual: bool) -> str:
         step_id = step.id.value
         failed = [check for check in checks if not check.ok]
+        learned = "\n".join(f"- {note}" for note in self._learned)
+        detail = f"Learned before this reassessment:\n{learned}" if learned and step.id == StepId.assess else ""
         made = await self._ask("gate", step=step_id, question=step.display_question,
                                options=(["override"] if failed else ["go"]) + ["no_go", "abort"],
-                               evidence=lambda: self._async_evidence(checks=checks))
+                               evidence=lambda: self._async_evidence(checks=checks, detail=detail))
         occurrence = self._asked[("gate", step_id, "", "")]
         if made.choice == "abort":
             self._stop_step(step_id, made)
@@ -555,6 +559,7 @@ class Runner:
         if follow.choice == "retry":
             return "retry"
         if follow.choice == "reassess":
+            self._learned.append(f"step {step_id}: {follow.reason}")
             return "reassess"
         self._stop_step(step_id, follow)
         raise AssertionError("unreachable")

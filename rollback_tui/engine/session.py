@@ -117,6 +117,7 @@ class Session:
         self._background: list[asyncio.Task[Any]] = []
         self._interrupt_reason = ""
         self._fatal: JournalError | None = None
+        self._finishing = False
 
     # ------------------------------------------------------------ construction
 
@@ -215,8 +216,8 @@ class Session:
     def interrupt(self, reason: str) -> None:
         """Stop the session (SIGINT, SIGTERM, quitting the cockpit): the running action is cancelled, the journal
         records the interruption and stays resumable. A second call while stopping is ignored."""
-        if self._interrupt_reason:
-            return
+        if self._interrupt_reason or self._finishing:
+            return  # once the procedure has ended, the report is written whatever happens
         self._interrupt_reason = reason
         if self.runner is not None:
             self.runner.interrupt_reason = reason
@@ -258,6 +259,7 @@ class Session:
             self._record_quietly(SessionInterrupted(reason=f"internal error: {type(exc).__name__}: {exc}"))
             self.journal.close()
             raise
+        self._finishing = True
         await self._stop_background()
         report, report_error = await self._write_report(exit_state, message)
         self.journal.close()

@@ -116,8 +116,11 @@ async def test_no_go_then_retry_then_reassess_back_to_step_one(write_plan: Any, 
             return Decision("retry") if request.step == "flags" else Decision("reassess", "learned: two services")
         return approving()(request)
 
-    result, events = await run_plan(write_plan(), Scripted(answer), tmp_path)
+    source = Scripted(answer)
+    result, events = await run_plan(write_plan(), source, tmp_path)
     assert result.exit_state == "completed"
+    second_assess = [r for r in source.seen if r.kind == "gate" and r.step == "assess"][1]
+    assert "step code: learned: two services" in second_assess.evidence.detail
     started = [(e.step, e.attempt) for e in of_type(events, "step_started")]
     assert started == [("assess", 1), ("flags", 1), ("flags", 2), ("code", 1),
                        ("assess", 2), ("flags", 3), ("code", 2), ("validate", 1)]
