@@ -24,7 +24,7 @@ PY = sys.executable
 
 
 def cockpit(plan_path: Path, tmp_path: Path, variables: dict[str, str] | None = None,
-            states: list[dict[str, Any]] | None = None) -> CockpitApp:
+            states: list[dict[str, Any]] | None = None, sign_key: Path | None = None) -> CockpitApp:
     from rollback_tui.engine.session import Session
 
     loaded = load_plan(plan_path, variables or {})
@@ -33,7 +33,8 @@ def cockpit(plan_path: Path, tmp_path: Path, variables: dict[str, str] | None = 
 
     def factory(decisions: Any, listeners: list[Any], passphrase: Any) -> Any:
         return Session.start(loaded, decisions=decisions, operator=opts.operator, journal_path=opts.journal,
-                             report_path=opts.report, no_sign=True, listeners=listeners, passphrase=passphrase,
+                             report_path=opts.report, no_sign=sign_key is None, sign_key=sign_key,
+                             listeners=listeners, passphrase=passphrase,
                              sample_every=0.3)
 
     hook = states.append if states is not None else None
