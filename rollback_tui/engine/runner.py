@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -118,18 +119,25 @@ class OutputBatcher:
         self._buffers: dict[tuple[str, str], list[str]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._error: JournalError | None = None
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
 
     def add(self, host: str, stream: str, lines: list[str]) -> None:
         if self._error is not None:
             raise self._error
         if not lines:
             return
+        if threading.get_ident() != self._thread:
+            # an adapter logging from its worker thread (database work): the journal is the loop's alone;
+            # FIFO scheduling puts these lines before the thread's result reaches the runner
+            self._loop.call_soon_threadsafe(self.add, host, stream, list(lines))
+            return
         buffer = self._buffers.setdefault((host, stream), [])
         buffer.extend(lines)
         if len(buffer) >= self._max:
             self.flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self._on_timer)
+            self._timer = self._loop.call_later(self._interval, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

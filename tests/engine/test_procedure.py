@@ -284,3 +284,23 @@ async def test_health_probes_feed_evidence_and_step_checks(write_plan: Any, tmp_
     # the monitor stops before the session's end: nothing follows session_finished
     assert events[-1].type == "session_finished"
     assert session_events[-1].type == "session_finished"
+
+
+async def test_output_from_an_adapters_worker_thread_reaches_the_journal_in_order(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from rollback_tui.engine.runner import OutputBatcher
+
+    recorded: list[Any] = []
+    batcher = OutputBatcher(lambda events: recorded.extend(events) or list(events), "database", "migrate")
+    loop_thread = threading.get_ident()
+
+    def work() -> None:  # what the database adapter does: log from the thread that runs the SQL
+        assert threading.get_ident() != loop_thread
+        for index in range(3):
+            batcher.add("", "info", [f"statement {index}"])
+
+    await asyncio.to_thread(work)
+    batcher.close()
+    assert [line for event in recorded for line in event.lines] == ["statement 0", "statement 1", "statement 2"]
