@@ -143,9 +143,9 @@ class Session:
                report_path: Path | None = None, sign_key: Path | None = None, no_sign: bool = False,
                listeners: Sequence[Listener] = (), workdir: Path | None = None,
                passphrase: Callable[[], str] | None = None, journal_writer: Writer | None = None,
-               sample_every: float = 10.0) -> Session:
+               sample_every: float = 10.0, plan_path: Path | None = None) -> Session:
         """Continue the session of a journal. The plan is reloaded from the path the journal names and must be
-        unchanged (same sha256), unless `loaded` is given explicitly."""
+        unchanged (same sha256), unless it is given explicitly (`loaded`, or `plan_path` to load)."""
         journal_path = Path(journal_path)
         journal = Journal.open_existing(journal_path, write=journal_writer)
         try:
@@ -155,6 +155,10 @@ class Session:
                                    "nothing to resume", hint="start a new session with `rollback-tui run PLAN`")
             started = events[0]
             outline = started.outline
+            if loaded is None and plan_path is not None:
+                from rollback_tui.plan.loader import load_plan
+
+                loaded = load_plan(Path(plan_path), outline.get("variables") or None)
             if loaded is None:
                 from rollback_tui.plan.loader import load_plan
 

@@ -161,7 +161,7 @@ async def test_resume_refuses_a_changed_plan_unless_given(write_plan: Any, tmp_p
     with pytest.raises(JournalError, match="changed since the session started"):
         Session.resume(journal, decisions=AutoDecisions("olivia"), operator="olivia", no_sign=True)
     assert not journal.with_name("j.jsonl.lock").exists()  # a refused resume leaves no lock behind
-    result = await resume(journal, AutoDecisions("olivia"), loaded=load_plan(plan))
+    result = await resume(journal, AutoDecisions("olivia"), plan_path=plan)
     assert result.exit_state == "completed"
 
 
