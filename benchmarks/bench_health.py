@@ -199,7 +199,8 @@ async def _soak_with_httpx(plan: Plan, seconds: float) -> dict[str, Any]:
 
 def _print(label: str, result: dict[str, Any]) -> None:
     cpu, lag = _stats(result["cpu"]), _stats(result["lag"])
-    print(f"  {label:<36} CPU {result['overall']:5.2f} % overall, {cpu[0]:.2f} % ({cpu[1]:.2f}-{cpu[2]:.2f}) | drift per probe max "
+    print(f"  {label:<36} CPU {result['overall']:5.2f} % overall, {cpu[0]:.2f} % ({cpu[1]:.2f}-{cpu[2]:.2f})"
+          " | drift per probe max "
           f"{max(result['per_probe']):6.1f} ms, median {statistics.median(result['per_probe']):5.1f} ms, "
           f"p99 of samples {result['p99']:5.1f} ms | loop lag p99 {lag[0]:.1f} ms ({lag[1]:.1f}-{lag[2]:.1f})")
 

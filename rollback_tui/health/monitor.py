@@ -120,7 +120,7 @@ class Monitor:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """probe id -> {"state", "reason", "latency_ms", "since" (ISO UTC)}: the health part of a decision's evidence."""
+        """probe id -> {"state", "reason", "latency_ms", "since" (ISO UTC)}: the health in a decision's evidence."""
         return {probe_id: status.as_dict() for probe_id, status in self._status.items()}
 
     def state(self, probe_id: str) -> str | None:

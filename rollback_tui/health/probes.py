@@ -136,8 +136,8 @@ def _judge_http(probe: HttpProbe, status: int, body: bytes, latency: float) -> P
             return ProbeOutcome(False, latency, _short(f"JSON field {probe.json_field} missing"))
         # json_equals left out means "the field is present"
         if probe.json_equals is not None and value != probe.json_equals:
-            return ProbeOutcome(False, latency,
-                                _short(f"{probe.json_field} is {json.dumps(value)} (expected {json.dumps(probe.json_equals)})"))
+            observed, wanted = json.dumps(value), json.dumps(probe.json_equals)
+            return ProbeOutcome(False, latency, _short(f"{probe.json_field} is {observed} (expected {wanted})"))
     return _timed_success(f"status {status} in {latency:.0f} ms", latency, probe.max_latency)
 
 

@@ -193,3 +193,16 @@ async def test_probes_without_id_get_one_and_an_empty_plan_is_fine(events: Event
     async with Monitor(plan, secrets, events, sample_every=60) as monitor:
         await events.wait_state("probe-1", "healthy")
     assert events.items and all(event.seq == 0 for event in events.items)
+
+
+async def test_a_hanging_probe_does_not_hold_up_the_others(http_server: HttpServer, events: Events,
+                                                           secrets: SecretStore) -> None:
+    http_server.set("/hang", 200, "{}", delay=5.0)
+    http_server.set("/fast", 200, "{}")
+    plan = make_plan([{"id": "hang", "kind": "http", "url": http_server.url("/hang"), "interval": 0.05, "timeout": 10},
+                      {"id": "fast", "kind": "http", "url": http_server.url("/fast"), **FAST}])
+    async with Monitor(plan, secrets, events, sample_every=60) as monitor:
+        await wait_until(lambda: http_server.hits.get("/fast", 0) >= 10)
+        assert monitor.state("fast") == "healthy" and monitor.state("hang") == "unknown"
+        # the hanging probe is not re-polled on every missed tick: one request is in flight
+        assert http_server.hits["/hang"] == 1

@@ -188,8 +188,8 @@ async def test_command_exit_status_and_output_match() -> None:
     ok = await take({"kind": "command", "argv": [sys.executable, "-c", "print('ready')"],
                      "output_contains": "ready"})
     assert ok.ok and ok.reason.startswith("exit 0 in ")
-    bad = await take({"kind": "command", "argv": [sys.executable, "-c",
-                                                 "import sys; print('db: connection lost', file=sys.stderr); sys.exit(3)"]})
+    failing = "import sys; print('db: connection lost', file=sys.stderr); sys.exit(3)"
+    bad = await take({"kind": "command", "argv": [sys.executable, "-c", failing]})
     assert not bad.ok and bad.reason == "exit 3 (expected 0): db: connection lost"
     wrong = await take({"kind": "command", "argv": [sys.executable, "-c", "print('starting')"],
                         "output_contains": "ready"})

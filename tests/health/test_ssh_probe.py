@@ -32,7 +32,8 @@ async def fleet(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     host_key = sshd.generate_host_key(tmp_path / "host_key")
     servers, hosts = [], []
     for index in range(3):
-        server, port = await sshd.start_server(host_key=host_key, authorized_keys=[client_key.export_public_key().decode()],
+        public = client_key.export_public_key().decode()
+        server, port = await sshd.start_server(host_key=host_key, authorized_keys=[public],
                                                env={"HEALTH": "sick" if index == 2 else "fine"})
         servers.append(server)
         hosts.append(f"127.0.0.1:{port}")
