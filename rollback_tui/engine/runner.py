@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ from rollback_tui.engine.clock import WindowClock
 from rollback_tui.engine.decisions import NEEDS_REASON, DecisionSource
 from rollback_tui.engine.events import (
     ActionFinished,
-    ActionOutput,
     ActionStarted,
     ApprovalGiven,
     DecisionMade,
@@ -58,26 +56,14 @@ from rollback_tui.engine.events import (
     StepStarted,
     Verification,
 )
+from rollback_tui.engine.output import OutputBatcher
+from rollback_tui.engine.replay import Record, Replay
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.plan.models import Plan, Step
 from rollback_tui.plan.types import SCOPE_STEP, STEP_ORDER, Scope, StepId
 from rollback_tui.secrets import SecretStore
 
-Record = Callable[[Sequence[EventBase]], list[Event]]
-
-#: Event types the procedure itself produces (replayed on resume); the rest (session lifecycle, output, health,
-#: window warnings) are facts of one process and are never replayed.
-PROCEDURE_TYPES: frozenset[str] = frozenset({
-    "input_checked", "plan_reviewed", "approval_given", "step_started", "step_finished", "action_started",
-    "action_finished", "verification", "decision_requested", "decision_made", "signal", "session_finished",
-})
-_KEY_FIELDS = ("type", "step", "action", "attempt", "request_id", "kind", "subject", "input_id", "role", "gate",
-               "status", "name", "approved", "exit_state")
 _MAX_REFUSALS = 3
-
-
-class ReplayMismatch(JournalError):
-    """The journal does not follow from the plan: the plan (or the tool) changed since it was written."""
 
 
 class _Stop(Exception):
@@ -94,76 +80,6 @@ class Outcome:
     exit_state: ExitState
     scopes: dict[str, ScopeOutcome]
     message: str
-
-
-def _key(event: Any) -> tuple[Any, ...]:
-    return tuple(getattr(event, name, None) for name in _KEY_FIELDS)
-
-
-def _describe(event: Any) -> str:
-    parts = [f"{name}={getattr(event, name)!r}" for name in _KEY_FIELDS[1:] if getattr(event, name, None) not in
-             (None, "", 0)]
-    return f"{event.type}({', '.join(parts)})"
-
-
-class OutputBatcher:
-    """Coalesces an action's output lines per (host, stream): a journal line every ~50 ms or 500 lines, and always
-    before the action's finished event, so a flood of output cannot flood the journal."""
-
-    def __init__(self, record: Record, step: str, action: str, *, interval: float = 0.05, max_lines: int = 500) -> None:
-        self._record = record
-        self._step = step
-        self._action = action
-        self._interval = interval
-        self._max = max_lines
-        self._buffers: dict[tuple[str, str], list[str]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._error: JournalError | None = None
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
-
-    def add(self, host: str, stream: str, lines: list[str]) -> None:
-        if self._error is not None:
-            raise self._error
-        if not lines:
-            return
-        if threading.get_ident() != self._thread:
-            # an adapter logging from its worker thread (database work): the journal is the loop's alone;
-            # FIFO scheduling puts these lines before the thread's result reaches the runner
-            self._loop.call_soon_threadsafe(self.add, host, stream, list(lines))
-            return
-        buffer = self._buffers.setdefault((host, stream), [])
-        buffer.extend(lines)
-        if len(buffer) >= self._max:
-            self.flush()
-        elif self._timer is None:
-            self._timer = self._loop.call_later(self._interval, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        try:
-            self.flush()
-        except JournalError as exc:  # raised again to the adapter at its next line, and to the runner at close
-            self._error = exc
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batches = [(key, lines) for key, lines in self._buffers.items() if lines]
-        self._buffers = {}
-        events: list[EventBase] = []
-        for (host, stream), lines in batches:
-            for start in range(0, len(lines), self._max):
-                events.append(ActionOutput(step=self._step, action=self._action, host=host,
-                                           stream=stream, lines=lines[start:start + self._max]))  # type: ignore[arg-type]
-        if events:
-            self._record(events)
-
-    def close(self) -> None:
-        self.flush()
-        if self._error is not None:
-            raise self._error
 
 
 def _default_check_inputs() -> Callable[[Plan], Awaitable[list[Any]]]:
@@ -202,8 +118,10 @@ class Runner:
         self.secrets = secrets
         self._record = record
         self.clock = clock
-        self._history = [event for event in history if event.type in PROCEDURE_TYPES]
-        self._cursor = 0
+        self._replay = Replay(history, record)
+        self._emit = self._replay.emit
+        self._take = self._replay.take
+        self._batch = self._replay.batch
         self.workdir = workdir or Path.cwd()
         self.monitor = monitor
         self.summaries = summaries or {}
@@ -226,55 +144,7 @@ class Runner:
 
     @property
     def replaying(self) -> bool:
-        return self._cursor < len(self._history)
-
-    def _peek(self) -> Event | None:
-        return self._history[self._cursor] if self.replaying else None
-
-    def _mismatch(self, recorded: Any, expected: str) -> ReplayMismatch:
-        return ReplayMismatch(
-            f"the journal does not follow from the plan at event {recorded.seq}: it recorded {_describe(recorded)} "
-            f"where the procedure now gives {expected}",
-            hint="the plan or the tool changed since the session started; open the journal read-only with "
-                 "`rollback-tui replay`")
-
-    def _emit(self, *events: EventBase) -> list[Event]:
-        """Record events (one write for all), or during replay match them against the journal and skip them."""
-        out: list[Event] = []
-        fresh: list[EventBase] = []
-        for event in events:
-            recorded = self._peek()
-            if recorded is None:
-                fresh.append(event)
-                continue
-            if _key(recorded) != _key(event):
-                raise self._mismatch(recorded, _describe(event))
-            self._cursor += 1
-            out.append(recorded)
-        if fresh:
-            out.extend(self._record(fresh))
-        return out
-
-    def _take(self, kind: type, expected: str, **fields: Any) -> Any:
-        """The next recorded event, which must be `kind` with these fields; None when the history has run out."""
-        recorded = self._peek()
-        if recorded is None:
-            return None
-        if isinstance(recorded, kind) and all(getattr(recorded, k) == v for k, v in fields.items()):
-            self._cursor += 1
-            return recorded
-        raise self._mismatch(recorded, expected)
-
-    async def _batch(self, match: Callable[[Any], bool], compute: Callable[[], Awaitable[list[EventBase]]]
-                     ) -> list[Any]:
-        """The recorded results of an external call, or (live) its fresh results, journaled in one write."""
-        if self.replaying:
-            out = []
-            while self.replaying and match(self._history[self._cursor]):
-                out.append(self._history[self._cursor])
-                self._cursor += 1
-            return out
-        return self._emit(*await compute())
+        return self._replay.replaying
 
     # ------------------------------------------------------------ the procedure
 

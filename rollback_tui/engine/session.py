@@ -27,7 +27,8 @@ from rollback_tui.engine.events import (
     utcnow,
 )
 from rollback_tui.engine.journal import Journal, Writer
-from rollback_tui.engine.runner import Outcome, ReplayMismatch, Runner
+from rollback_tui.engine.replay import ReplayMismatch
+from rollback_tui.engine.runner import Outcome, Runner
 from rollback_tui.engine.states import IllegalTransition, ProcedureState
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.plan.types import STEP_ORDER, STEP_QUESTIONS, STEP_TITLES

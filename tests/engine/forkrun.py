@@ -18,7 +18,7 @@ from rollback_tui.engine import journal as journal_module
 # imported before any fork: the children start with everything loaded
 import rollback_tui.adapters.shell  # noqa: F401,E402
 import rollback_tui.plan.render  # noqa: F401,E402
-import rollback_tui.report.writer  # noqa: F401,E402
+import rollback_tui.report.writer  # noqa: F401,E402  (used by the children)
 
 
 def _child(directory: str, args: list[str], kill_at: int | None) -> None:

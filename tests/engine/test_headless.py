@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import check_journal, echo, of_type, plan_data, sh, simple_steps
+from .conftest import check_journal, echo, of_type, plan_data, simple_steps
 
 HERE = Path(__file__).parent
 CLI = [sys.executable, "-m", "rollback_tui"]

@@ -290,7 +290,7 @@ async def test_output_from_an_adapters_worker_thread_reaches_the_journal_in_orde
     import asyncio
     import threading
 
-    from rollback_tui.engine.runner import OutputBatcher
+    from rollback_tui.engine.output import OutputBatcher
 
     recorded: list[Any] = []
     batcher = OutputBatcher(lambda events: recorded.extend(events) or list(events), "database", "migrate")

@@ -13,7 +13,7 @@ import pytest
 from rollback_tui.engine.decisions import AutoDecisions, Decision
 from rollback_tui.engine.events import DecisionRequested
 from rollback_tui.engine.journal import read_journal
-from rollback_tui.engine.runner import ReplayMismatch
+from rollback_tui.engine.replay import ReplayMismatch
 from rollback_tui.engine.session import Session
 from rollback_tui.errors import JournalError
 from rollback_tui.plan.loader import load_plan
