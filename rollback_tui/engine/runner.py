@@ -530,6 +530,9 @@ class Runner:
         ctx = self._context(step_id, action.id, output=batcher.add, only_hosts=only_hosts)
         try:
             result = await run_safely(action, ctx)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # an adapter swallowed the cancellation: the session still stops
         except asyncio.CancelledError:
             try:
                 batcher.close()
