@@ -76,12 +76,12 @@ async def _check_ref(check: ProbeRef, plan: Plan, secrets: SecretStore, monitor:
         return CheckResult(name, expected, f"no probe named {check.probe!r} under health:", False, check.category)
     accepted = ("healthy",) if check.expect == "healthy" else ("healthy", "degraded")
     if monitor is not None and check.probe in monitor.probes:
-        if not monitor.has_result(check.probe):
-            # no evidence yet: take one now rather than report 'unknown' to the operator
-            await monitor.sample_now(check.probe)
+        # the scheduled state may be up to one interval old (e.g. just before the step fixed it): the evidence
+        # for a decision comes from a sample taken now, folded into the probe's state with its thresholds
+        await monitor.sample_now(check.probe)
         entry = monitor.snapshot()[check.probe]
         state, reason = entry["state"], entry["reason"]
-        return CheckResult(name, expected, f"{state}: {reason}", state in accepted, check.category)
+        return CheckResult(name, expected, f"{state}: {reason} (sampled now)", state in accepted, check.category)
     outcome = await sample(probe, plan=plan, secrets=secrets)
     # one sample cannot apply thresholds: a pass is healthy, a slow pass degraded, a failure counts as down
     state = "degraded" if outcome.ok and outcome.degraded else "healthy" if outcome.ok else "down"
@@ -91,7 +91,7 @@ async def _check_ref(check: ProbeRef, plan: Plan, secrets: SecretStore, monitor:
 async def run_step_check(check: StepCheck, *, plan: Plan, secrets: SecretStore, monitor: Monitor | None
                          ) -> CheckResult:
     """Evaluate one step check now: an inline probe is sampled once; a ProbeRef reads the monitor's current state
-    (or samples the probe when there is no monitor). Never raises for a failing check: the result says why.
+    after taking a fresh sample into it (or samples the probe when there is no monitor). Never raises for a failing check: the result says why.
     A slow pass (over max_latency) of an inline probe is not a pass."""
     if isinstance(check, ProbeRef):
         result = await _check_ref(check, plan, secrets, monitor)

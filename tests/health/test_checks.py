@@ -94,8 +94,21 @@ async def test_probe_ref_without_a_monitor_or_before_the_first_result_samples_no
     monitor = Monitor(plan, secrets, events, sample_every=60)
     result = await run_step_check(check, plan=plan, secrets=secrets, monitor=monitor)
     # one failure meets degraded_after (1) but not down_after (3)
-    assert not result.ok and result.observed == "degraded: status 503 (expected 200)"
+    assert not result.ok and result.observed == "degraded: status 503 (expected 200) (sampled now)"
     assert monitor.has_result("api")
+
+
+async def test_probe_ref_evidence_is_sampled_at_the_decision_not_one_interval_old(
+        http_server: HttpServer, events: Events, secrets: SecretStore) -> None:
+    http_server.set("/health", 503, "{}")
+    plan = validate_plan([{"id": "api", "kind": "http", "url": http_server.url("/health"), "interval": 3600,
+                           "down_after": 1}], [{"kind": "probe", "probe": "api"}])
+    check = plan.steps[0].verify[0]
+    async with Monitor(plan, secrets, events, sample_every=60) as monitor:
+        await events.wait_state("api", "down")
+        http_server.set("/health", 200, "{}")  # the step fixed it; the next scheduled poll is an hour away
+        result = await run_step_check(check, plan=plan, secrets=secrets, monitor=monitor)
+    assert result.ok and result.observed.startswith("healthy: ") and result.observed.endswith("(sampled now)")
 
 
 async def test_secrets_never_reach_the_evidence(http_server: HttpServer) -> None:
