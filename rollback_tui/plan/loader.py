@@ -74,7 +74,7 @@ _SHELL_KINDS = {"ssh", "shell"}
 def _substitute(value: Any, path: Path_, env: Mapping[str, str], secrets: set[str], problems: _Problems,
                 quote: bool = False) -> Any:
     if isinstance(value, dict):
-        shell_line = value.get("kind") in _SHELL_KINDS
+        shell_line = isinstance(value.get("kind"), str) and value["kind"] in _SHELL_KINDS
         return {key: _substitute(item, path + (key,), env, secrets, problems,
                                  quote=shell_line and key in _SHELL_LINES)
                 for key, item in value.items()}
