@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -70,15 +71,16 @@ class MainScreen(Screen[None]):
     def on_resize(self) -> None:
         compact = self.size.width < COMPACT_WIDTH
         self.set_class(compact, "-compact")
-        changed = self.query_one(LogPane).compact != compact
+        log = self.query_one(LogPane)
+        changed = log.compact != compact and bool(log.records)
         for pane in (self.query_one(Checklist), self.query_one(HealthPane), self.query_one(LogPane),
                      self.query_one(DecisionPane)):
             pane.compact = compact
         self.query_one(Footer).compact = compact
         if changed:
-            self.query_one(LogPane).rebuild()
+            log.rebuild()
         app: CockpitApp = self.app  # type: ignore[assignment]
-        app.redraw()
+        app.redraw_soon()
 
 
 def _decide_bindings() -> list[Binding]:
@@ -89,7 +91,7 @@ def _decide_bindings() -> list[Binding]:
 class CockpitApp(App[int]):
     """One cockpit for live runs, resume, replay and follow; what feeds it is a driver (ui/drivers.py)."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere (tests, bench) find it
     TITLE = "rollback-tui"
     BINDINGS = [
         *_decide_bindings(),
@@ -194,7 +196,7 @@ class CockpitApp(App[int]):
         for problem in self.config_problems:
             self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
             self.main_screen.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
-        self.redraw()
+        self.redraw_soon()
         if self.driver is not None:
             self.run_driver()
 

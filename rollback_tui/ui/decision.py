@@ -48,11 +48,17 @@ def needs_reason(choice: str, requested: list[str]) -> bool:
     return choice in requested or choice in ALWAYS_REASON
 
 
-def key_hint(options: list[str]) -> Text:
+def key_hint(options: list[str], compact: bool = False) -> Text:
     out = Text()
+    if compact:  # one unbreakable token per choice, so a narrow pane never parts a key from its words
+        for choice in options:
+            key, words = CHOICES.get(choice, ("?", choice))
+            out.append(key, style="bold reverse")
+            out.append(":" + FOOTER_WORDS.get(choice, words).replace(" ", "-") + "  ")
+        return out
     for choice in options:
         key, words = CHOICES.get(choice, ("?", choice))
-        out.append(f" {key} ", style="bold reverse")
+        out.append(f"\u00a0{key}\u00a0", style="bold reverse")  # no-break spaces: a key never parts from its words
         out.append("\u00a0" + words.replace(" ", "\u00a0") + "  ")
     return out
 
@@ -126,7 +132,7 @@ class DecisionPane(Static):
         if read_only:
             out.append("read-only: this cockpit shows the session, it does not decide", style="italic")
         else:
-            out.append_text(key_hint(request.options))
+            out.append_text(key_hint(request.options, self.compact))
             reasons = [CHOICES.get(c, ("", c))[1] for c in request.options if needs_reason(c, request.needs_reason)]
             if reasons and not self.compact:
                 out.append(f"\nA reason is asked for: {', '.join(reasons)}.", style="italic")

@@ -51,10 +51,8 @@ class LogPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
         yield Log(max_lines=self.max_lines, id="log-lines")
-        yield Input(placeholder="search the log (Enter to apply, Esc to close)", id="log-search")
 
     def on_mount(self) -> None:
-        self.query_one("#log-search", Input).display = False
         self._draw_status()
 
     # ------------------------------------------------------------ feeding
@@ -166,8 +164,15 @@ class LogPane(Vertical):
             log.scroll_end(animate=False)
         self._draw_status()
 
+    def _search_box(self) -> Input | None:
+        boxes = self.query("#log-search")
+        return boxes.first(Input) if boxes else None
+
     def action_search(self) -> None:
-        box = self.query_one("#log-search", Input)
+        box = self._search_box()
+        if box is None:  # mounted on first use: one widget less to build before the first frame
+            box = Input(placeholder="search the log (Enter to apply, Esc to close)", id="log-search")
+            self.mount(box)
         box.display = True
         box.value = self.search
         box.focus()
@@ -180,8 +185,8 @@ class LogPane(Vertical):
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")
-        box = self.query_one("#log-search", Input)
-        if key == "escape" and box.display:
+        box = self._search_box()
+        if key == "escape" and box is not None and box.display:
             box.display = False
             self.query_one("#log-lines", Log).focus()
             getattr(event, "stop")()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Any
 
 from rollback_tui.plan.yamlpos import YamlDocument
 
@@ -31,43 +31,48 @@ def config_dir() -> Path:
     return Path(base) / "rollback-tui"
 
 
-class ThemeFile(BaseModel):
-    """One theme file: Textual's Theme fields, nothing else."""
+#: The keys of a theme file: Textual's Theme fields (colours), `dark`, and extra TCSS `variables`.
+COLOUR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel", "success",
+               "warning", "error", "boost")
+ALLOWED_KEYS = ("name", *COLOUR_KEYS, "dark", "variables")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    """Theme name, as given to --theme."""
-    primary: str
-    """Main accent colour (borders of the focused pane, titles)."""
-    secondary: str | None = None
-    accent: str | None = None
-    foreground: str | None = None
-    background: str | None = None
-    surface: str | None = None
-    panel: str | None = None
-    success: str | None = None
-    warning: str | None = None
-    error: str | None = None
-    boost: str | None = None
-    dark: bool = True
-    """Whether this is a dark theme."""
-    variables: dict[str, str] = Field(default_factory=dict)
-    """Extra TCSS variables, e.g. go, no-go, degraded."""
+def _validate(data: dict[Any, Any], at: Callable[[tuple[Any, ...], bool], str]) -> list[str]:
+    """Strict checks of a theme mapping (no coercion, unknown keys refused); `at(path, key)` gives file:line:col.
 
-    @field_validator("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
-                     "success", "warning", "error", "boost")
-    @classmethod
-    def _colour(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from textual.color import Color, ColorParseError
+    Hand-written rather than a pydantic model: the cockpit loads themes before its first frame, and this keeps
+    pydantic's import and model build (~100 ms here) out of start-up."""
+    from textual.color import Color, ColorParseError
 
+    problems = []
+    for key in data:
+        if key not in ALLOWED_KEYS:
+            problems.append(f"{at((key,), True)}: {key}: unknown key; allowed: {', '.join(ALLOWED_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        problems.append(f"{at(('name',), False)}: name: required, lower-case letters, digits, '-' or '_'")
+    if "primary" not in data:
+        problems.append(f"{at((), False)}: primary: required (the main accent colour)")
+    for key in COLOUR_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
         try:
+            if not isinstance(value, str):
+                raise ColorParseError("not a string")
             Color.parse(value)
         except ColorParseError:
-            raise ValueError(f"{value!r} is not a colour (write '#RRGGBB' or a colour name)") from None
-        return value
+            problems.append(f"{at((key,), False)}: {key}: {value!r} is not a colour (write '#RRGGBB' or a name)")
+    if "dark" in data and not isinstance(data["dark"], bool):
+        problems.append(f"{at(('dark',), False)}: dark: true or false")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict):
+        problems.append(f"{at(('variables',), False)}: variables: a mapping such as {{go: '#00ff00'}}")
+    else:
+        for key, value in variables.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                problems.append(f"{at(('variables', key), False)}: variables.{key}: a string value")
+    return problems
 
 
 @dataclass
@@ -79,7 +84,7 @@ class ThemeLoad:
 
 
 def parse_theme(text: str, path: Path) -> Theme:
-    """Parse one theme file; raises PlanError-style ValueError with `file:line:col: message` lines."""
+    """Parse one theme file; raises ValueError with one `file:line:col: message` line per problem."""
     from textual.theme import Theme
 
     doc = YamlDocument(text)
@@ -87,17 +92,15 @@ def parse_theme(text: str, path: Path) -> Theme:
         raise ValueError("\n".join(f"{path}:{p.line}:{p.col}: {p.message}" for p in doc.problems))
     if not isinstance(doc.data, dict):
         raise ValueError(f"{path}:1:1: a theme file is a mapping of name, primary, background, ...")
-    try:
-        data = ThemeFile.model_validate(doc.data, strict=True)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            line, col = doc.positions.key(loc) if error["type"] == "extra_forbidden" else doc.positions.value(loc)
-            where = ".".join(str(part) for part in loc) or "file"
-            lines.append(f"{path}:{line}:{col}: {where}: {error['msg']}")
-        raise ValueError("\n".join(lines)) from None
-    values = data.model_dump(exclude_none=True)
+
+    def at(where: tuple[Any, ...], key: bool) -> str:
+        line, col = doc.positions.key(where) if key else doc.positions.value(where)
+        return f"{path}:{line}:{col}"
+
+    problems = _validate(doc.data, at)
+    if problems:
+        raise ValueError("\n".join(problems))
+    values = {key: value for key, value in doc.data.items() if key in ALLOWED_KEYS}
     return Theme(**values)
 
 

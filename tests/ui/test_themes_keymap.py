@@ -23,7 +23,7 @@ def test_typo_and_bad_colour_are_positioned() -> None:
     with pytest.raises(ValueError) as info:
         parse_theme("name: night\nprimray: red\nprimary: notacolour\n", Path("night.yaml"))
     lines = str(info.value).splitlines()
-    assert "night.yaml:2:1: primray: Extra inputs are not permitted" in lines
+    assert any(line.startswith("night.yaml:2:1: primray: unknown key") for line in lines)
     assert any(line.startswith("night.yaml:3:10: primary:") and "not a colour" in line for line in lines)
 
 
