@@ -156,7 +156,7 @@ def get_adapter(kind: str) -> Adapter:
 
 
 def _message(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    text = str(exc).strip().replace("\n  hint: ", " — ") or type(exc).__name__
     return text if isinstance(exc, RollbackError) else f"{type(exc).__name__}: {text}"
 
 
