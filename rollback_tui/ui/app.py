@@ -226,13 +226,16 @@ class CockpitApp(App[int]):
         log = self._log_pane()
         view = self.view
         hook = self.state_hook
+        panes_changed = False
         for event in events:
             view.apply(event)
             if log is not None:
                 self._log_event(log, event)
             if hook is not None:
                 hook(view.snapshot())
-        self.redraw_soon()
+            panes_changed = panes_changed or event.type != "action_output"
+        if panes_changed:  # output only feeds the log pane (flushed on its own timer): no pane redraw for it
+            self.redraw_soon()
 
     def rebuild(self, events: Sequence[Any]) -> None:
         """Start the view over from these events (replay stepping back)."""
