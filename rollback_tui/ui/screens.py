@@ -45,6 +45,8 @@ class PhaseScreen(Screen[None]):
         self.draw(app.view, app.now(), app.read_only)
 
     def draw(self, view: SessionView, now: datetime, read_only: bool) -> None:
+        if not self.query(HeaderBar) or not self.query("#phase-text"):
+            return  # not composed yet: on_mount draws it
         header = self.query_one(HeaderBar)
         header.mode_line = getattr(self.app, "mode_line", "")
         header.draw(view, now)
@@ -117,6 +119,8 @@ class PlanReviewScreen(PhaseScreen):
 
     def draw(self, view: SessionView, now: datetime, read_only: bool) -> None:
         super().draw(view, now, read_only)
+        if not self.query("#plan-markdown"):
+            return
         request = view.pending
         detail = request.evidence.get("detail", "") if request and request.kind == "plan_review" else ""
         if detail and getattr(self, "_shown", None) != detail:

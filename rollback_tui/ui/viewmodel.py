@@ -271,6 +271,13 @@ class SessionView:
                 if step.state in ("running", "awaiting", "retrying", "failed"):
                     step.state = "aborted"
 
+    def _on_session_reopened(self, event: Any) -> None:
+        """A blocked session goes on (engine SessionReopened): it is in progress again, its clock runs again."""
+        self.exit_state = ""
+        self.finished_at = None
+        self.scopes = {}
+        self.message = ""
+
     def _on_input_checked(self, event: Any) -> None:
         ok = None if getattr(event, "needs_confirmation", False) and not event.ok else event.ok
         view = InputView(id=event.input_id, category=event.category, ok=ok, detail=event.detail,
