@@ -65,6 +65,8 @@ class LiveDriver:
         if inspect.isawaitable(session):
             session = await session
         self.session = session
+        for event in list(getattr(session, "events", None) or []):  # resume: the journal so far, then live
+            app.post_event(event)
         journal = getattr(session, "journal_path", None)
         if journal:
             app.report_info["journal"] = str(journal)

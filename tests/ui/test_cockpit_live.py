@@ -171,3 +171,31 @@ async def test_quit_leaves_the_session_resumable(tmp_path: Path) -> None:
     events = read_journal(tmp_path / "s.journal.jsonl").events
     assert events[-1].type == "session_interrupted"
     assert app.return_value == 130
+
+
+async def test_resume_shows_the_journal_so_far_then_continues(tmp_path: Path) -> None:
+    from rollback_tui.engine.session import Session
+
+    app = cockpit(shell_plan(tmp_path, code_verify_ok=True), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await approve_start(pilot)
+        await answer(pilot, "gate", "assess", "g")
+        await answer(pilot, "gate", "flags", "ctrl+q", "y")
+        await pilot.pause()
+    journal = tmp_path / "s.journal.jsonl"
+
+    def factory(decisions: Any, listeners: list[Any], passphrase: Any) -> Any:
+        return Session.resume(journal, decisions=decisions, operator="alice", no_sign=True, listeners=listeners,
+                              passphrase=passphrase)
+
+    resumed = CockpitApp(LiveDriver(factory), operator="alice")
+    async with resumed.run_test(size=(100, 30)) as pilot:
+        await answer(pilot, "gate", "flags")
+        assert resumed.view.step("assess").state == "done" and resumed.view.resumed == 1
+        assert resumed.view.started_at == read_journal(journal).events[0].ts
+        await pilot.press("g")
+        await answer(pilot, "gate", "code", "g")
+        await answer(pilot, "gate", "validate", "g")
+        await answer(pilot, "approval", "tech-lead", "y", *"alice", "enter")
+        assert await finish(pilot) == 0
+    assert finished_state(journal) == "completed"
