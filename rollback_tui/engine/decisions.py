@@ -46,7 +46,9 @@ class AutoDecisions:
 
     Inputs that need confirmation are confirmed, missing inputs halt, the plan is approved, every role is approved
     (by the operator's name only when the plan allows one person to hold two roles, else `auto:<role>`), an
-    interrupted action is run again, and anything that failed halts the session (exit state blocked)."""
+    interrupted action is run again, and anything that failed halts the session (exit state blocked). A question
+    asked again after a blocked session was reopened (the issue is taken as resolved) is answered `retry` where
+    that is offered: the step or action runs again, and halts again if it still fails."""
 
     def __init__(self, operator: str, *, allow_same_person: bool = False) -> None:
         self.operator = operator
@@ -71,6 +73,8 @@ class AutoDecisions:
             if "no_go" in options:
                 return Decision("no_go", "auto: verification failed: " + ", ".join(failed), self.operator)
             return Decision("halt", "auto: a manual procedure needs the operator", self.operator)
+        if request.reopened and "retry" in options:
+            return Decision("retry", "auto: the session was reopened after the issue was addressed", self.operator)
         if kind == "interrupted" and "rerun" in options:
             return Decision("rerun", "auto: run the interrupted action again", self.operator)
         where = f"step {request.step}" + (f", action {request.action}" if request.action else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
 SCHEMA_VERSION = 1
 
@@ -86,6 +86,21 @@ class SessionFinished(EventBase):
     exit_state: ExitState
     scopes: dict[str, ScopeOutcome] = Field(default_factory=dict)
     message: str = ""
+
+
+class SessionReopened(EventBase):
+    """A session that finished blocked goes on (seed §11: blocked waits for the issue's resolution).
+
+    The procedure continues from the decision or check that blocked it: the events after `continue_after_seq` up
+    to this one (the blocked ending) stay in the journal as history but are not replayed; the halting answer is
+    asked again (or the halting input checked again)."""
+
+    type: Literal["session_reopened"] = "session_reopened"
+    reason: str
+    previous_exit_state: ExitState
+    reopened_by: str
+    continue_after_seq: int
+    """The seq of the last event kept by the replay: the halting decision (or the check) the procedure resumes at."""
 
 
 # ---------------------------------------------------------------- before execution
@@ -253,6 +268,16 @@ class DecisionRequested(EventBase):
     occurrence: int = 1
     """1 the first time this question (kind, step, action, subject) is asked in the session, 2 the next time, ...;
     a no_go follow-up carries the occurrence of the gate it follows (answers files index their lists by it)."""
+    reopened: bool = False
+    """Asked again because the session was reopened after it ended blocked on this question's earlier answer."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_reopened(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`reopened` is written only when true, so every other request keeps the bytes it had before it existed."""
+        data = handler(self)
+        if not data.get("reopened", True):
+            del data["reopened"]
+        return data
 
 
 class DecisionMade(EventBase):
@@ -278,6 +303,7 @@ Event = Annotated[
         SessionResumed,
         SessionInterrupted,
         SessionFinished,
+        SessionReopened,
         InputChecked,
         PlanReviewed,
         ApprovalGiven,

@@ -49,6 +49,9 @@ def _text(event: Any) -> list[str]:
     if kind == "session_finished":
         scopes = ", ".join(f"{scope} {outcome}" for scope, outcome in event.scopes.items())
         return [f"session finished: {event.exit_state.upper()}: {event.message}", f"scopes: {scopes}"]
+    if kind == "session_reopened":
+        return [f"session reopened by {event.reopened_by} after it ended {event.previous_exit_state}: {event.reason}; "
+                f"continuing after event {event.continue_after_seq}"]
     if kind == "input_checked":
         state = "ok" if event.ok else "to confirm" if event.needs_confirmation else "MISSING"
         extra = f" (remediation: {event.remediation})" if not event.ok and event.remediation else ""
@@ -79,7 +82,8 @@ def _text(event: Any) -> list[str]:
                 f"observed {event.observed!r}"]
     if kind == "decision_requested":
         about = event.step or event.subject
-        return [f"? [{event.kind}] {about + ': ' if about else ''}{event.question} ({' / '.join(event.options)})"]
+        again = " [asked again: the session was reopened]" if event.reopened else ""
+        return [f"? [{event.kind}]{again} {about + ': ' if about else ''}{event.question} ({' / '.join(event.options)})"]
     if kind == "decision_made":
         about = "/".join(part for part in (event.step, event.action) if part) or event.subject
         reason = f": {event.reason}" if event.reason else ""

@@ -2,6 +2,10 @@
 
 Every event the runner would emit is matched against the next recorded procedure event (and not written again);
 every external call takes its recorded result. When the history runs out, events go to the journal again.
+
+A reopened blocked session (SessionReopened) cuts its history: the blocked ending (the events after the reopen's
+`continue_after_seq`, up to the reopen) is left out, and the runner, arriving at the cut, claims it
+(`claim_reopen`) to ask the halting question again instead of following its recorded answer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ PROCEDURE_TYPES: frozenset[str] = frozenset({
     "input_checked", "plan_reviewed", "approval_given", "step_started", "step_finished", "action_started",
     "action_finished", "verification", "decision_requested", "decision_made", "signal", "session_finished",
 })
+#: Where a reopen may continue from: the last of these before a blocked ending is the decision or check that blocked.
+REOPEN_POINT_TYPES: frozenset[str] = frozenset({"decision_made", "decision_requested", "input_checked"})
 #: What identifies an event for matching: never times, evidence or output, which differ from run to run.
 KEY_FIELDS = ("type", "step", "action", "attempt", "request_id", "kind", "subject", "input_id", "role", "gate",
               "status", "name", "approved", "exit_state")
@@ -39,13 +45,43 @@ def describe(event: Any) -> str:
     return f"{event.type}({', '.join(parts)})"
 
 
+def reopen_point(events: Sequence[Event]) -> int | None:
+    """The seq a reopen of a blocked session continues after: its last decision or input check (None: none)."""
+    finished = max((i for i, event in enumerate(events) if event.type == "session_finished"), default=len(events))
+    for event in reversed(events[:finished]):
+        if event.type in REOPEN_POINT_TYPES:
+            return event.seq
+    return None
+
+
 class Replay:
     """The recorded procedure events, consumed in order; then live recording through `record`."""
 
     def __init__(self, history: Sequence[Event], record: Record) -> None:
+        reopens = [event for event in history if event.type == "session_reopened"]
+        endings = [(reopen.continue_after_seq, reopen.seq) for reopen in reopens]  # type: ignore[attr-defined]
         self._history = [event for event in history if event.type in PROCEDURE_TYPES]
+        if endings:
+            self._history = [event for event in self._history
+                             if not any(cut < event.seq < until for cut, until in endings)]
         self._cursor = 0
         self._record = record
+        self._cuts: dict[int, Any] = {}
+        """History index right after a reopen's cut -> the SessionReopened, until the runner passes it."""
+        for reopen in reopens:
+            index = next((i + 1 for i, event in enumerate(self._history)
+                          if event.seq == reopen.continue_after_seq), None)  # type: ignore[attr-defined]
+            if index is not None:
+                self._cuts[index] = reopen
+
+    def claim_reopen(self) -> Any:
+        """At a reopen's cut (the halting answer or check just replayed): the SessionReopened, once; else None."""
+        return self._cuts.pop(self._cursor, None) if self._cuts else None
+
+    def _pass_cut(self) -> None:
+        """The runner went on at a cut without claiming it (the halting question had no answer yet)."""
+        if self._cuts:
+            self._cuts.pop(self._cursor, None)
 
     @property
     def replaying(self) -> bool:
@@ -63,6 +99,7 @@ class Replay:
 
     def emit(self, *events: EventBase) -> list[Event]:
         """Record events (one write for all), or while replaying match them against the journal and skip them."""
+        self._pass_cut()
         out: list[Event] = []
         fresh: list[EventBase] = []
         for event in events:
@@ -80,6 +117,7 @@ class Replay:
 
     def take(self, kind: type, expected: str, **fields: Any) -> Any:
         """The next recorded event, which must be `kind` with these fields; None when the history has run out."""
+        self._pass_cut()
         recorded = self.peek()
         if recorded is None:
             return None
@@ -92,9 +130,10 @@ class Replay:
                     ) -> list[Any]:
         """The recorded results of an external call, or (live) its fresh results journaled in one write: a crash
         keeps all of a batch or none of it, so a batch in the history is always complete."""
+        self._pass_cut()
         if self.replaying:
             out = []
-            while self.replaying and match(self._history[self._cursor]):
+            while self.replaying and self._cursor not in self._cuts and match(self._history[self._cursor]):
                 out.append(self._history[self._cursor])
                 self._cursor += 1
             return out

@@ -4,7 +4,13 @@ Exit states (seed §11), decided here and nowhere else:
 - completed: every applicable step finished done (or completed by hand) and the validation role approved.
 - blocked: a required input halted, the plan review or an approval was rejected, a decision was `halt` (what
   `auto` answers at the first failed verification or action), the decision source failed, or the journal's disk
-  is full (the session records that).
+  is full (the session records that). Blocked is the one exit state that is not final (seed §11: "waiting for
+  issue resolution"): `rollback-tui resume` reopens it (SessionReopened) and the procedure continues from what
+  blocked it, everything before it staying memoised: the halting answer (a `halt` after a no-go, a failed action
+  or a manual procedure; a rejected plan review or approval; an answer refused too often) is asked again, as a new
+  request marked `reopened`; a halted required input is checked again (then, if still missing, asked again); a
+  question the decision source failed to answer is asked again; a disk-full block never journaled its end and
+  resumes like an interruption. The blocked ending stays in the journal and the report; the replay skips it.
 - aborted: the operator aborted while no scope had been rolled back.
 - partial: the operator aborted after at least one scope was rolled back.
 Every outcome records, per scope (flags, code, configuration, database, infrastructure): rolled_back (its step
@@ -73,6 +79,10 @@ class _Stop(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+class _Reopened(Exception):
+    """A question whose answer blocked the session, reached again after a reopen (see Runner._ask)."""
 
 
 @dataclass
@@ -209,11 +219,13 @@ class Runner:
     async def _ask(self, kind: str, *, question: str, options: list[str], step: str = "", action: str = "",
                    subject: str = "", needs_reason: list[str] | None = None,
                    evidence: Callable[[], Awaitable[Evidence]] | None = None, occurrence: int | None = None,
-                   check: Callable[[DecisionMade], str] | None = None) -> DecisionMade:
-        """Ask the decision source (or take the recorded answer); refuse and ask again an answer that is not allowed."""
+                   check: Callable[[DecisionMade], str] | None = None, reopenable: bool = True) -> DecisionMade:
+        """Ask the decision source (or take the recorded answer); refuse and ask again an answer that is not allowed.
+        An answer that blocked the session is asked again when the session was reopened (with `reopenable` False,
+        _Reopened is raised instead: the caller checks again what the question was about)."""
         needs = [c for c in options if c in (NEEDS_REASON if needs_reason is None else needs_reason)]
-        refusal = ""
-        for _ in range(_MAX_REFUSALS):
+        refusal, note, refusals = "", "", 0
+        while refusals < _MAX_REFUSALS:
             key = (kind, step, action, subject)
             self._asked[key] += 1
             self._request_id += 1
@@ -221,17 +233,27 @@ class Runner:
                 shown = Evidence()  # the recorded request (with what was shown then) is what counts
             else:
                 shown = await evidence() if evidence is not None else self._evidence()
-                if refusal:
-                    shown = shown.model_copy(update={"detail": f"Previous answer refused: {refusal}\n\n{shown.detail}"})
+                if refusal or note:
+                    why = note or f"Previous answer refused: {refusal}"
+                    shown = shown.model_copy(update={"detail": f"{why}\n\n{shown.detail}"})
             request = self._emit(DecisionRequested(
                 request_id=self._request_id, kind=kind, step=step, action=action, subject=subject,  # type: ignore[arg-type]
                 question=question, options=options, needs_reason=needs, evidence=shown,  # type: ignore[arg-type]
-                occurrence=occurrence or self._asked[key]))[0]
+                occurrence=occurrence or self._asked[key], reopened=bool(note)))[0]
             self._last_request = request
             made = await self._answer(request)
-            refusal = self._refuse(request, made) or (check(made) if check else "")
+            reopen = self._replay.claim_reopen()
+            if reopen is not None and not reopenable:
+                raise _Reopened
+            if reopen is not None:  # this answer blocked the session; it was reopened: ask again, afresh
+                refusal, refusals = "", 0
+                note = (f"The session was reopened by {reopen.reopened_by} ({reopen.reason}) after it ended "
+                        f"{reopen.previous_exit_state} on the answer {made.choice!r}: this question is asked again.")
+                continue
+            refusal, note = self._refuse(request, made) or (check(made) if check else ""), ""
             if not refusal:
                 return made
+            refusals += 1
         raise _Stop("blocked", f"{kind} decision{f' for step {step}' if step else ''} refused "
                                f"{_MAX_REFUSALS} times: {refusal}")
 
@@ -268,28 +290,60 @@ class Runner:
 
         checked = await self._batch(lambda e: isinstance(e, InputChecked), compute)
         for item in checked:
-            if item.ok or (not item.needs_confirmation and item.remediation == "proceed"):
-                continue
-            remedy = item.remediation not in ("halt", "proceed")
-            if item.needs_confirmation:
-                options = ["approve", "halt"] + (["remediate"] if remedy else [])
-                question = f"Required input {item.input_id}: {item.detail}. Confirm it?"
-            elif remedy:
-                options = ["remediate", "halt"]
-                question = (f"Required input {item.input_id} is missing ({item.detail}). Take its remediation path "
-                            f"({item.remediation}) or halt?")
-            else:
-                raise _Stop("blocked", f"required input {item.input_id} is missing: {item.detail}; "
-                                       "address the prerequisite, then start again")
-            made = await self._ask("input", subject=item.input_id, question=question, options=options,
-                                   needs_reason=["remediate", "halt"],
-                                   evidence=lambda item=item: self._async_evidence(detail=item.detail))
-            if made.choice == "approve":
-                self._emit(InputChecked(input_id=item.input_id, category=item.category, ok=True,
-                                        detail=f"confirmed by {made.by}" + (f": {made.reason}" if made.reason else ""),
-                                        remediation=item.remediation, actor=made.by))
-            elif made.choice == "halt":
-                raise _Stop("blocked", f"required input {item.input_id}: halted by {made.by}: {made.reason}")
+            while True:
+                try:
+                    halted = await self._input(item)
+                except _Reopened:  # its answer blocked the session
+                    pass
+                else:
+                    if not halted:
+                        break
+                    if self._replay.claim_reopen() is None:
+                        raise _Stop("blocked", halted)
+                item = await self._recheck(item)  # reopened after the prerequisite was addressed: check it again
+
+    async def _input(self, item: InputChecked) -> str:
+        """Settle one checked input: '' when the procedure may go on, else why it halts."""
+        if item.ok or (not item.needs_confirmation and item.remediation == "proceed"):
+            return ""
+        remedy = item.remediation not in ("halt", "proceed")
+        if item.needs_confirmation:
+            options = ["approve", "halt"] + (["remediate"] if remedy else [])
+            question = f"Required input {item.input_id}: {item.detail}. Confirm it?"
+        elif remedy:
+            options = ["remediate", "halt"]
+            question = (f"Required input {item.input_id} is missing ({item.detail}). Take its remediation path "
+                        f"({item.remediation}) or halt?")
+        else:
+            return (f"required input {item.input_id} is missing: {item.detail}; address the prerequisite, then "
+                    "`rollback-tui resume JOURNAL` checks it again")
+        made = await self._ask("input", subject=item.input_id, question=question, options=options,
+                               needs_reason=["remediate", "halt"], reopenable=False,
+                               evidence=lambda: self._async_evidence(detail=item.detail))
+        if made.choice == "approve":
+            self._emit(InputChecked(input_id=item.input_id, category=item.category, ok=True,
+                                    detail=f"confirmed by {made.by}" + (f": {made.reason}" if made.reason else ""),
+                                    remediation=item.remediation, actor=made.by))
+        elif made.choice == "halt":
+            return f"required input {item.input_id}: halted by {made.by}: {made.reason}"
+        return ""
+
+    async def _recheck(self, item: InputChecked) -> InputChecked:
+        """Check one input again (recorded: a batch of one)."""
+        async def compute() -> list[EventBase]:
+            check = self._check_inputs or _default_check_inputs()
+            found = [r for r in await check(self.plan) if r.input_id == item.input_id]
+            if not found:  # a plan given explicitly on resume may have dropped it
+                return [InputChecked(input_id=item.input_id, category=item.category, ok=True,
+                                     detail="no longer a required input of the plan", remediation="proceed")]
+            r = found[0]
+            return [InputChecked(input_id=r.input_id, category=r.category, ok=bool(r.ok), detail=r.detail,
+                                 remediation=r.remediation, needs_confirmation=r.ok is None)]
+
+        checked = await self._batch(lambda e: isinstance(e, InputChecked) and e.input_id == item.input_id, compute)
+        if not checked:
+            raise self._replay.mismatch(self._replay.peek(), f"a new check of input {item.input_id}")
+        return checked[0]
 
     async def _async_evidence(self, **kwargs: Any) -> Evidence:
         return self._evidence(**kwargs)

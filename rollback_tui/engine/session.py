@@ -22,12 +22,13 @@ from rollback_tui.engine.events import (
     ExitState,
     SessionFinished,
     SessionInterrupted,
+    SessionReopened,
     SessionResumed,
     SessionStarted,
     utcnow,
 )
 from rollback_tui.engine.journal import Journal, Writer
-from rollback_tui.engine.replay import ReplayMismatch
+from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
 from rollback_tui.engine.states import IllegalTransition, ProcedureState
 from rollback_tui.errors import JournalError, RollbackError
@@ -91,7 +92,8 @@ class Session:
     def __init__(self, *, loaded: Any, secrets: SecretStore, journal: Journal, decisions: DecisionSource,
                  operator: str, report_path: Path, sign_key: Path | None, no_sign: bool,
                  listeners: Sequence[Listener], workdir: Path, history: Sequence[Event] = (),
-                 passphrase: Callable[[], str] | None = None, sample_every: float = 10.0) -> None:
+                 passphrase: Callable[[], str] | None = None, sample_every: float = 10.0,
+                 reopen_reason: str = "") -> None:
         self.loaded = loaded
         self.plan = loaded.plan
         self.secrets = secrets
@@ -106,6 +108,7 @@ class Session:
         self.workdir = workdir
         self.passphrase = passphrase
         self.sample_every = sample_every
+        self.reopen_reason = reopen_reason
         self.events: list[Event] = list(history)
         self.state = ProcedureState()
         for event in history:
@@ -144,9 +147,10 @@ class Session:
                report_path: Path | None = None, sign_key: Path | None = None, no_sign: bool = False,
                listeners: Sequence[Listener] = (), workdir: Path | None = None,
                passphrase: Callable[[], str] | None = None, journal_writer: Writer | None = None,
-               sample_every: float = 10.0, plan_path: Path | None = None) -> Session:
+               sample_every: float = 10.0, plan_path: Path | None = None, reopen_reason: str = "") -> Session:
         """Continue the session of a journal. The plan is reloaded from the path the journal names and must be
-        unchanged (same sha256), unless it is given explicitly (`loaded`, or `plan_path` to load)."""
+        unchanged (same sha256), unless it is given explicitly (`loaded`, or `plan_path` to load). A session that
+        finished blocked is reopened (`reopen_reason` is recorded); any other finished session stays final."""
         journal_path = Path(journal_path)
         journal = Journal.open_existing(journal_path, write=journal_writer)
         try:
@@ -179,7 +183,7 @@ class Session:
             raise
         return cls(loaded=loaded, secrets=secrets, journal=journal, decisions=decisions, operator=operator,
                    report_path=report, sign_key=sign_key, no_sign=no_sign, listeners=listeners, workdir=where,
-                   history=events, passphrase=passphrase, sample_every=sample_every)
+                   history=events, passphrase=passphrase, sample_every=sample_every, reopen_reason=reopen_reason)
 
     # ------------------------------------------------------------ recording
 
@@ -233,7 +237,7 @@ class Session:
         """Run (or resume) to the end and write the report. Interrupted via `interrupt()`: returns a result with
         exit_state None. Cancelled from outside: records the interruption and re-raises CancelledError."""
         self._task = asyncio.current_task()
-        if self.state.finished is not None:
+        if self.state.finished is not None and self.state.finished.exit_state != "blocked":
             return await self._already_finished(self.state.finished)
         try:
             outcome = await self._drive()
@@ -279,6 +283,8 @@ class Session:
 
     async def _drive(self) -> Outcome:
         summaries: dict[tuple[str, str], str]
+        if self.state.finished is not None:
+            self._reopen(self.state.finished)
         if self.state.started is None:
             summaries = await self._summaries()
             self.record([SessionStarted(
@@ -306,6 +312,17 @@ class Session:
         if self._interrupt_reason:
             self.runner.interrupt_reason = self._interrupt_reason
         return await self.runner.run()
+
+    def _reopen(self, finished: SessionFinished) -> None:
+        """Reopen a blocked session: journal where it continues from; the replay then asks the halting question."""
+        cut = reopen_point(self.events)
+        if cut is None:
+            raise JournalError(f"journal {self.journal_path}: cannot find the decision or check that blocked the "
+                               "session, so it cannot be reopened", hint="start a new session with `rollback-tui run`")
+        reason = self.reopen_reason or "resumed after the blocking issue was addressed"
+        self._history.extend(self.record([SessionReopened(
+            reason=reason, previous_exit_state=finished.exit_state, reopened_by=self.operator,
+            continue_after_seq=cut, actor=self.operator)]))
 
     async def _summaries(self) -> dict[tuple[str, str], str]:
         try:
@@ -374,12 +391,13 @@ class Session:
             report, error = await self._write_report(finished.exit_state, finished.message)
         self.journal.close()
         return SessionResult(finished.exit_state, report, self.journal_path, report_error=error,
-                             message=f"the session already finished ({finished.exit_state}): {finished.message}")
+                             message=f"the session already finished ({finished.exit_state}): {finished.message}; "
+                                     "that outcome is final (only a blocked session can be reopened)")
 
     async def _write_report(self, exit_state: ExitState, message: str) -> tuple[Any | None, str]:
         """Write the report whatever the outcome; a report problem never loses the journal."""
         events = list(self.events)
-        if not any(isinstance(event, SessionFinished) for event in events):
+        if self.state.finished is None:
             # the journal could not take the end (disk full): the report still says how it ended
             events.append(SessionFinished(seq=(events[-1].seq + 1) if events else 1, exit_state=exit_state,
                                           scopes=self.runner._scopes() if self.runner else {}, message=message))

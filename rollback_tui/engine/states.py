@@ -108,6 +108,7 @@ class ProcedureState:
     """Window warnings already given (percent)."""
     interruptions: int = 0
     resumes: int = 0
+    reopens: int = 0
 
     @property
     def started_at(self) -> datetime | None:
@@ -147,6 +148,10 @@ class ProcedureState:
 
     def _session_finished(self, event: SessionFinished) -> None:
         self.finished = event
+
+    def _session_reopened(self, event: Any) -> None:
+        self.finished = None  # a blocked session goes on; its steps move on from where the blocked ending left them
+        self.reopens += 1
 
     def _step_started(self, event: StepStarted) -> None:
         self.current_step = event.step
@@ -206,6 +211,7 @@ _HANDLERS = {
     "session_resumed": ProcedureState._session_resumed,
     "session_interrupted": ProcedureState._session_interrupted,
     "session_finished": ProcedureState._session_finished,
+    "session_reopened": ProcedureState._session_reopened,
     "step_started": ProcedureState._step_started,
     "step_finished": ProcedureState._step_finished,
     "action_started": ProcedureState._action_started,

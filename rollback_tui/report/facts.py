@@ -62,6 +62,9 @@ class Decision:
 class Facts:
     started: ev.SessionStarted | None = None
     finished: ev.SessionFinished | None = None
+    """The last end: after a reopen, the blocked end is in `endings` and the later outcome here."""
+    endings: list[ev.SessionFinished] = field(default_factory=list)
+    reopens: list[ev.SessionReopened] = field(default_factory=list)
     resumes: list[ev.SessionResumed] = field(default_factory=list)
     interruptions: list[ev.SessionInterrupted] = field(default_factory=list)
     inputs: list[ev.InputChecked] = field(default_factory=list)
@@ -130,6 +133,9 @@ def collect(events: list[Event]) -> Facts:
                     facts.step(str(outline_step["id"])).outline = dict(outline_step)
         elif kind is ev.SessionFinished:
             facts.finished = event
+            facts.endings.append(event)
+        elif kind is ev.SessionReopened:
+            facts.reopens.append(event)
         elif kind is ev.SessionResumed:
             facts.resumes.append(event)
         elif kind is ev.SessionInterrupted:

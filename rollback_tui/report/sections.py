@@ -97,6 +97,9 @@ def audit(f: Facts) -> list[str]:
         out.append(f"- {when(f.started.ts)} started by {inline(f.started.operator)} on {inline(f.started.host)}")
     timeline: list[tuple[Any, str]] = [(i.ts, f"interrupted: {inline(i.reason)}") for i in f.interruptions]
     timeline += [(r.ts, f"resumed by {inline(r.operator)} on {inline(r.host)} after seq {r.last_seq}") for r in f.resumes]
+    timeline += [(e.ts, f"finished: {e.exit_state}") for e in f.endings[:-1]]  # ends before a reopen
+    timeline += [(r.ts, f"reopened by {inline(r.reopened_by)} after it ended {r.previous_exit_state}: "
+                        f"{inline(r.reason)}") for r in f.reopens]
     out += [f"- {when(ts)} {text}" for ts, text in sorted(timeline, key=lambda item: item[0])]
     if f.finished:
         out.append(f"- {when(f.finished.ts)} finished: {f.finished.exit_state}")
