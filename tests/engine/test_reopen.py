@@ -4,6 +4,8 @@ decision or check that blocked it; everything before stays done; completed, abor
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -237,3 +239,27 @@ async def test_a_question_the_decision_source_failed_is_asked_again(write_plan: 
     assert_reopened_once_at(events, pending)
     answer = [e for e in of_type(events, "decision_made") if e.request_id == pending.request_id]
     assert [e.choice for e in answer] == ["go"]  # the open question itself was answered
+
+
+async def test_a_disk_full_block_continues_where_it_stopped(write_plan: Any, tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    full = {"on": False}
+
+    def write(fd: int, data: bytes) -> int:
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    session = Session.start(load_plan(write_plan()), decisions=AutoDecisions("olivia"), operator="olivia",
+                            journal_path=journal, no_sign=True, journal_writer=write,
+                            listeners=[lambda e: e.type == "action_finished" and e.step == "code"
+                                       and full.update(on=True)])
+    result = await session.run()
+    assert result.exit_state == "blocked" and "disk is full" in result.message
+    before = check_journal(journal)
+    assert not of_type(before, "session_finished")  # the end could not be journaled: nothing to reopen
+    result = await resume(journal, AutoDecisions("olivia"))
+    assert result.exit_state == "completed"
+    events = check_journal(journal)
+    assert not of_type(events, "session_reopened") and len(of_type(events, "session_resumed")) == 1
+    assert set(started(events).values()) == {1}  # every action ran once
