@@ -219,7 +219,10 @@ class FollowDriver:
             events = await asyncio.to_thread(self.read_new)
             for event in events:
                 app.post_event(event)
-                if getattr(event, "type", "") == "session_finished":
+                kind = getattr(event, "type", "")
+                if kind == "session_finished":
                     self.finished = True
+                elif kind == "session_reopened":  # a blocked session continues: keep following
+                    self.finished = False
             app.follow_status(self)
             await asyncio.sleep(self.poll)
