@@ -203,6 +203,19 @@ class Runner:
 
     # ------------------------------------------------------------ decisions
 
+    async def _fresh_health(self, limit: float = 5.0) -> None:
+        """Sample every probe now, so the evidence shows health at the decision, not up to one interval old."""
+        monitor = self.monitor
+        sample_now = getattr(monitor, "sample_now", None)
+        if sample_now is None:
+            return
+        try:
+            async with asyncio.timeout(limit):  # a slow probe must not hold the question back
+                await asyncio.gather(*(sample_now(probe) for probe in getattr(monitor, "probes", {})),
+                                     return_exceptions=True)
+        except TimeoutError:
+            pass
+
     def _evidence(self, *, checks: Sequence[Any] = (), failed_hosts: Sequence[str] = (), detail: str = "") -> Evidence:
         health: dict[str, dict[str, Any]] = {}
         if self.monitor is not None:
@@ -232,6 +245,8 @@ class Runner:
             if self.replaying:
                 shown = Evidence()  # the recorded request (with what was shown then) is what counts
             else:
+                if kind not in ("input", "plan_review"):
+                    await self._fresh_health()
                 shown = await evidence() if evidence is not None else self._evidence()
                 if refusal or note:
                     why = note or f"Previous answer refused: {refusal}"

@@ -304,3 +304,20 @@ async def test_output_from_an_adapters_worker_thread_reaches_the_journal_in_orde
     await asyncio.to_thread(work)
     batcher.close()
     assert [line for event in recorded for line in event.lines] == ["statement 0", "statement 1", "statement 2"]
+
+
+async def test_gate_evidence_shows_health_sampled_at_the_decision(write_plan: Any, tmp_path: Path) -> None:
+    """A probe polled once an hour still shows its state at the moment of the go/no-go, not an hour-old one."""
+    healthy = tmp_path / "healthy"
+    probe = {"id": "api", "kind": "command", "argv": ["test", "-e", str(healthy)], "interval": 3600,
+             "degraded_after": 1, "down_after": 1}
+    steps = simple_steps()
+    steps[1]["actions"] = [{"id": "fix", **sh(f"open({str(healthy)!r}, 'w').close()")}]  # the flags step fixes it
+    plan = write_plan(steps, health=[probe])
+    source = Scripted(approving())
+    result, events = await run_plan(plan, source, tmp_path, sample_every=60)
+    assert result.exit_state == "completed"
+    flags_gate = [r for r in source.seen if r.kind == "gate" and r.step == "flags"][0]
+    assert flags_gate.evidence.health["api"]["state"] == "healthy"
+    changes = [(e.old, e.new) for e in of_type(events, "health_changed")]
+    assert ("unknown", "down") in changes and ("down", "healthy") in changes
