@@ -117,8 +117,13 @@ async def _alembic_child(mode: str, ini: str, revision: str, url: str,
     def sink(stream: str, lines: list[str]) -> None:
         if stream == "stdout":
             out.extend(lines)
-        if ctx is not None:
-            ctx.log_lines(lines, stream=stream)
+        if ctx is None:
+            return
+        if stream == "stderr":  # Alembic logs its progress to stderr: that is information, not an error
+            progress = [line for line in lines if line.startswith(("INFO ", "DEBUG "))]
+            ctx.log_lines(progress, stream="info")
+            lines = [line for line in lines if not line.startswith(("INFO ", "DEBUG "))]
+        ctx.log_lines(lines, stream=stream)
 
     result = await run_process(argv, sink, env={_URL_ENV: url, "PYTHONUNBUFFERED": "1"}, keep_tail=20)
     if result.returncode != 0:
