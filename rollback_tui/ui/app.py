@@ -24,6 +24,7 @@ from rollback_tui.ui.logpane import LogPane
 from rollback_tui.ui.modals import ConfirmPrompt, TextPrompt
 from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
 from rollback_tui.ui.screens import ApprovalsScreen, InputsScreen, PhaseScreen, PlanReviewScreen, SummaryScreen
+from rollback_tui.ui.startup import hold_gc, release_gc
 from rollback_tui.ui.themes import BUILTIN_NAMES, DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
 from rollback_tui.ui.viewmodel import SessionView
 
@@ -49,15 +50,23 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         app: CockpitApp = self.app  # type: ignore[assignment]
+        # Compact or not from the terminal's size now, so the first frame is drawn once (not again on resize).
+        compact = app.size.width < COMPACT_WIDTH
+        self.set_class(compact, "-compact")
+        panes = (Checklist(id="checklist"), HealthPane(id="health"), DecisionPane(id="decision"),
+                 LogPane(id="log", max_records=app.log_records, max_lines=app.log_lines))
+        for pane in panes:
+            pane.compact = compact
+        checklist, health, decision, log = panes
         yield HeaderBar(app.clock, id="header")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield Checklist(id="checklist")
-                yield HealthPane(id="health")
+                yield checklist
+                yield health
             with Vertical(id="right"):
-                yield DecisionPane(id="decision")
-                yield LogPane(id="log", max_records=app.log_records, max_lines=app.log_lines)
-        yield Footer()
+                yield decision
+                yield log
+        yield Footer(compact=compact)
 
     def on_mount(self) -> None:
         self.query_one("#checklist").border_title = "Steps"
@@ -146,6 +155,14 @@ class CockpitApp(App[int]):
 
     # ------------------------------------------------------------ set-up
 
+    def run(self, *args: Any, **kwargs: Any) -> int | None:
+        """App.run with the garbage collector held until the first frame (see ui/startup.py)."""
+        hold_gc()
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            release_gc()
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
 
@@ -197,6 +214,12 @@ class CockpitApp(App[int]):
             self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
             self.main_screen.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
         self.redraw_soon()
+        self.call_after_refresh(self.first_frame)
+
+    def first_frame(self) -> None:
+        """The first frame is on screen: only now turn the collector back on and start feeding events, so
+        nothing (a plan being loaded and validated, an engine starting) competes with drawing it."""
+        release_gc()
         if self.driver is not None:
             self.run_driver()
 
