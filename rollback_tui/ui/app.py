@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from pathlib import Path
 from collections import deque
@@ -16,21 +17,45 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from rollback_tui.errors import PlanError
 from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
+from rollback_tui.ui.keybar import KeyBar
 from rollback_tui.ui.logpane import LogPane
-from rollback_tui.ui.modals import ConfirmPrompt, TextPrompt
 from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
-from rollback_tui.ui.screens import ApprovalsScreen, InputsScreen, PhaseScreen, PlanReviewScreen, SummaryScreen
 from rollback_tui.ui.startup import hold_gc, release_gc
-from rollback_tui.ui.themes import BUILTIN_NAMES, DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+from rollback_tui.ui.themes import (BUILTIN_NAMES, DEFAULT_THEME, VARIABLE_DEFAULTS, default_theme, load_themes,
+                                    user_themes_present)
 from rollback_tui.ui.viewmodel import SessionView
 
-PHASE_SCREENS: dict[str, type[PhaseScreen]] = {
-    "input": InputsScreen, "plan_review": PlanReviewScreen, "approval": ApprovalsScreen, "summary": SummaryScreen}
+#: The phase screens and prompts are imported when first shown (not before the first frame); until then no
+#: screen can be one of them.
+SCREENS_MODULE = "rollback_tui.ui.screens"
+MODALS_MODULE = "rollback_tui.ui.modals"
+
+
+def _is_instance(obj: object, module: str, *names: str) -> bool:
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(obj, tuple(getattr(loaded, name) for name in names))
+
+
+def is_phase_screen(screen: object, name: str = "PhaseScreen") -> bool:
+    return _is_instance(screen, SCREENS_MODULE, name)
+
+
+def is_prompt(screen: object) -> bool:
+    return _is_instance(screen, MODALS_MODULE, "TextPrompt", "ConfirmPrompt")
+
+
+def phase_screen(kind: str) -> Screen[Any]:
+    from rollback_tui.ui import screens
+
+    classes: dict[str, type[Screen[Any]]] = {"input": screens.InputsScreen, "plan_review": screens.PlanReviewScreen,
+                                             "approval": screens.ApprovalsScreen, "summary": screens.SummaryScreen}
+    return classes[kind]()
 COMPACT_WIDTH = 120
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -66,7 +91,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="right"):
                 yield decision
                 yield log
-        yield Footer(compact=compact)
+        yield KeyBar(compact=compact)
 
     def on_mount(self) -> None:
         self.query_one("#checklist").border_title = "Steps"
@@ -81,12 +106,12 @@ class MainScreen(Screen[None]):
         compact = self.size.width < COMPACT_WIDTH
         self.set_class(compact, "-compact")
         log = self.query_one(LogPane)
-        changed = log.compact != compact and bool(log.records)
-        for pane in (self.query_one(Checklist), self.query_one(HealthPane), self.query_one(LogPane),
-                     self.query_one(DecisionPane)):
+        if log.compact == compact:
+            return  # the panes draw the same text at any width (Textual crops it): nothing to redraw
+        for pane in (self.query_one(Checklist), self.query_one(HealthPane), log, self.query_one(DecisionPane)):
             pane.compact = compact
-        self.query_one(Footer).compact = compact
-        if changed:
+        self.query_one(KeyBar).compact = compact
+        if log.records:
             log.rebuild()
         app: CockpitApp = self.app  # type: ignore[assignment]
         app.redraw_soon()
@@ -117,7 +142,7 @@ class CockpitApp(App[int]):
     def __init__(self, driver: Any = None, *, theme: str | None = None, clock: Callable[[], datetime] | None = None,
                  operator: str = "", state_hook: Callable[[dict[str, Any]], None] | None = None,
                  log_records: int = 100_000, log_lines: int = 5_000, mode_note: str = "",
-                 warning: str = "") -> None:
+                 warning: str = "", loading: str = "") -> None:
         super().__init__()
         self.driver = driver
         self.read_only = bool(getattr(driver, "read_only", False))
@@ -129,6 +154,8 @@ class CockpitApp(App[int]):
         self.log_lines = log_lines
         self.mode_note = mode_note
         self.warning = warning
+        self.loading = loading  # shown in the header until the driver has its session (the plan is loaded)
+        self.plan_error: PlanError | None = None
         self.view = SessionView()
         self.inbox: deque[Any] = deque()
         self.wake_posted = False
@@ -141,17 +168,28 @@ class CockpitApp(App[int]):
         self._ask: tuple[Any, asyncio.Future[Any]] | None = None
         self._replay_position = ""
         self._main_thread = threading.get_ident()
-        loaded = load_themes()
-        self.theme_problems = loaded.problems
-        for item in loaded.themes.values():
-            self.register_theme(item)
         requested = theme or DEFAULT_THEME
         self.theme_error = ""
+        self.theme_problems: list[str] = []
         self.config_problems: list[str] = []
-        if requested not in self.available_themes:
-            self.theme_error = f"unknown theme {requested!r}; using {DEFAULT_THEME}"
-            requested = DEFAULT_THEME
+        # The usual start (default theme, no user theme files) needs no theme file before the first frame:
+        # the default is compiled in and the files are read right after the first frame.
+        self.themes_pending = requested == DEFAULT_THEME and not user_themes_present()
+        if self.themes_pending:
+            self.register_theme(default_theme())
+        else:
+            self.theme_problems = self.load_theme_files()
+            if requested not in self.available_themes:
+                self.theme_error = f"unknown theme {requested!r}; using {DEFAULT_THEME}"
+                requested = DEFAULT_THEME
         self.theme = requested
+
+    def load_theme_files(self) -> list[str]:
+        """Register the shipped and the user's theme files; one problem line per file skipped."""
+        loaded = load_themes()
+        for item in loaded.themes.values():
+            self.register_theme(item)
+        return loaded.problems
 
     # ------------------------------------------------------------ set-up
 
@@ -189,6 +227,8 @@ class CockpitApp(App[int]):
             line = f"FOLLOW (read-only live mirror){note} {self._replay_position}"
         else:
             line = (f"LIVE · operator {self.operator}" if self.operator else "LIVE") + note
+        if self.loading:
+            line = f"{line} · {self.loading}"
         if self.warning:
             line = f"⚠ {self.warning} · {line}"
         return line
@@ -196,10 +236,7 @@ class CockpitApp(App[int]):
     def on_mount(self) -> None:
         from rollback_tui.ui.keymap import load_keymap
 
-        ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
-        for widget_class in (Checklist, SummaryScreen, PlanReviewScreen):
-            ids |= {b.id for b in widget_class.BINDINGS if isinstance(b, Binding) and b.id}
-        keymap = load_keymap(ids)
+        keymap = load_keymap(lambda: self.binding_ids)
         if keymap.keys:
             self.set_keymap(keymap.keys)
         self.config_problems = [*self.theme_problems, *keymap.problems,
@@ -208,20 +245,39 @@ class CockpitApp(App[int]):
         self.set_class(self.theme == "screen-share", "-screen-share")
         self.set_interval(1.0, self.redraw)
 
+    @property
+    def binding_ids(self) -> set[str]:
+        """Every binding id the keymap may remap (the app's, the checklist's and the phase screens')."""
+        from rollback_tui.ui.screens import PlanReviewScreen, SummaryScreen
+
+        ids = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        for widget_class in (Checklist, SummaryScreen, PlanReviewScreen):
+            ids |= {b.id for b in widget_class.BINDINGS if isinstance(b, Binding) and b.id}
+        return ids
+
     def main_ready(self) -> None:
         """The main screen is composed: report configuration problems, draw, start feeding events."""
-        for problem in self.config_problems:
-            self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
-            self.main_screen.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
+        self.report_config_problems(self.config_problems)
         self.redraw_soon()
         self.call_after_refresh(self.first_frame)
 
+    def report_config_problems(self, problems: list[str]) -> None:
+        for problem in problems:
+            self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
+            self.main_screen.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
+
     def first_frame(self) -> None:
-        """The first frame is on screen: only now turn the collector back on and start feeding events, so
-        nothing (a plan being loaded and validated, an engine starting) competes with drawing it."""
+        """The first frame is on screen: only now turn the collector back on, read the theme files and start
+        feeding events, so that nothing (a plan being loaded and validated, an engine starting) delays it."""
         release_gc()
         if self.driver is not None:
             self.run_driver()
+        if self.themes_pending:
+            self.themes_pending = False
+            problems = self.load_theme_files()
+            self.theme_problems += problems
+            self.config_problems += problems
+            self.report_config_problems(problems)
 
     def _theme_changed(self, _theme: Any) -> None:
         self.set_class(self.theme == "screen-share", "-screen-share")
@@ -318,7 +374,7 @@ class CockpitApp(App[int]):
         self._route_screens()
         now = self.now()
         screen = self.screen
-        if isinstance(screen, PhaseScreen) and screen.is_mounted:
+        if is_phase_screen(screen) and screen.is_mounted:
             screen.draw(self.view, now, self.read_only)
         main = self.main_screen
         if not main.is_mounted:
@@ -344,16 +400,16 @@ class CockpitApp(App[int]):
         desired = self._desired_phase()
         if desired == self.phase:
             return
-        if isinstance(self.screen, ModalLike):
+        if is_prompt(self.screen):
             return  # never pull a screen from under an open prompt
-        if self.phase and isinstance(self.screen, PhaseScreen):
+        if self.phase and is_phase_screen(self.screen):
             self.pop_screen()
         self.phase = desired
         if desired:
-            self.push_screen(PHASE_SCREENS[desired]())
+            self.push_screen(phase_screen(desired))
 
     def pop_screen(self) -> Any:
-        if isinstance(self.screen, SummaryScreen):
+        if is_phase_screen(self.screen, "SummaryScreen"):
             self.summary_dismissed = True
             self.phase = ""
         return super().pop_screen()
@@ -362,7 +418,21 @@ class CockpitApp(App[int]):
 
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def run_driver(self) -> None:
-        await self.driver.run(self)
+        try:
+            await self.driver.run(self)
+        except PlanError as exc:
+            self.plan_failed(exc)
+
+    def loading_finished(self) -> None:
+        """The driver has its session (the plan is loaded and valid): drop the header's loading note."""
+        if self.loading:
+            self.loading = ""
+            self.redraw_soon()
+
+    def plan_failed(self, error: PlanError) -> None:
+        """The plan did not load: no session started; leave, and let the launcher print the problems (exit 2)."""
+        self.plan_error = error
+        self.exit(EXIT_USAGE)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "engine":
@@ -422,7 +492,7 @@ class CockpitApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "decide":
-            if self._ask is None or self.read_only or isinstance(self.screen, ModalLike):
+            if self._ask is None or self.read_only or is_prompt(self.screen):
                 return False
             return parameters[0] in self._ask[0].options
         if action in ("replay_pause", "replay_step", "replay_speed"):
@@ -435,6 +505,8 @@ class CockpitApp(App[int]):
         getattr(self.main_screen.query_one(LogPane), f"action_{name}")()
 
     def action_decide(self, choice: str) -> None:
+        from rollback_tui.ui.modals import ConfirmPrompt, TextPrompt
+
         if self._ask is None or choice not in self._ask[0].options:
             return
         request, future = self._ask
@@ -501,6 +573,8 @@ class CockpitApp(App[int]):
             raise RuntimeError("the passphrase prompt must be called from a worker thread")
 
         async def in_worker() -> str:
+            from rollback_tui.ui.modals import TextPrompt
+
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
             def done(answer: str | None) -> None:
@@ -582,8 +656,13 @@ class CockpitApp(App[int]):
         self.call_from_thread(self.notify, f"report written to {path}", title="export")
 
     async def action_quit(self) -> None:
+        from rollback_tui.ui.modals import ConfirmPrompt
+
         live = self.mode == "live" and self.driver is not None and self.result is None
         running = any(w.group == "engine" and w.is_running for w in self.workers)
+        if live and running and self.loading and getattr(self.driver, "session", None) is None:
+            self.exit(EXIT_INTERRUPTED)  # still loading the plan: no session has started, nothing to record
+            return
         if not (live and running):
             self.exit(self.exit_code if self.exit_code is not None else 0)
             return
@@ -603,7 +682,6 @@ class CockpitApp(App[int]):
                                        "'rollback-tui resume JOURNAL' continues it."), confirmed)
 
 
-ModalLike = (TextPrompt, ConfirmPrompt)
 _TEXTUAL_THEMES: set[str] = set()
 
 

@@ -65,6 +65,7 @@ class LiveDriver:
         if inspect.isawaitable(session):
             session = await session
         self.session = session
+        app.loading_finished()
         for event in list(getattr(session, "events", None) or []):  # resume: the journal so far, then live
             app.post_event(event)
         journal = getattr(session, "journal_path", None)

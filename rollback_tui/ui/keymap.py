@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollback_tui.plan.yamlpos import YamlDocument
 from rollback_tui.ui.themes import config_dir
 
 
@@ -23,6 +23,8 @@ def keymap_path() -> Path:
 
 def parse_keymap(text: str, path: Path, known_ids: set[str]) -> Keymap:
     """Read `binding.id: "key[,key]"` lines; unknown ids and non-string keys are problems, the rest applies."""
+    from rollback_tui.plan.yamlpos import YamlDocument  # only when there is a keymap file: yaml is slow to import
+
     out = Keymap()
     doc = YamlDocument(text)
     if doc.problems:
@@ -45,7 +47,8 @@ def parse_keymap(text: str, path: Path, known_ids: set[str]) -> Keymap:
     return out
 
 
-def load_keymap(known_ids: set[str], path: Path | None = None) -> Keymap:
+def load_keymap(known_ids: set[str] | Callable[[], set[str]], path: Path | None = None) -> Keymap:
+    """The user's keymap, if there is one; `known_ids` may be a callable, then only called when there is."""
     path = path or keymap_path()
     if not path.is_file():
         return Keymap()
@@ -53,4 +56,4 @@ def load_keymap(known_ids: set[str], path: Path | None = None) -> Keymap:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return Keymap(problems=[f"{path}:1:1: cannot read keymap: {exc}"])
-    return parse_keymap(text, path, known_ids)
+    return parse_keymap(text, path, known_ids() if callable(known_ids) else known_ids)

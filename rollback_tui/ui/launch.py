@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import importlib
 import inspect
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rollback_tui.errors import PlanError, RollbackError
+from rollback_tui.ui.startup import hold_gc, release_gc
 
 EXIT_USAGE = 2
 EXIT_SIGNATURE = 6
@@ -33,8 +37,28 @@ def _call_with_supported(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
     return func(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
+F = TypeVar("F", bound=Callable[..., int])
+
+
+def gc_held(func: F) -> F:
+    """Hold the garbage collector from the entry point (before Textual is imported) to the first frame."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        hold_gc()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            release_gc()
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _run_app(app: Any, *, announce: bool = True) -> int:
     code = app.run()
+    if getattr(app, "plan_error", None) is not None:  # the plan did not load: no session was started
+        _print_problems(app.plan_error)
+        return EXIT_USAGE
     if app.result is None and app.report_info.get("journal") and app.mode == "live":
         print(f"journal: {app.report_info['journal']}\n  the session can be continued with "
               f"'rollback-tui resume {app.report_info['journal']}'", file=sys.stderr)
@@ -48,12 +72,12 @@ def _run_app(app: Any, *, announce: bool = True) -> int:
     return int(code if code is not None else EXIT_QUIT)
 
 
-def cockpit_for_session(factory: Callable[..., Any], opts: Any) -> Any:
+def cockpit_for_session(factory: Callable[..., Any], opts: Any, *, loading: str = "") -> Any:
     """A CockpitApp running the session that `factory(decisions, listeners, passphrase)` builds."""
     from rollback_tui.ui.app import CockpitApp
     from rollback_tui.ui.drivers import LiveDriver
 
-    return CockpitApp(LiveDriver(factory), theme=opts.theme, operator=opts.operator)
+    return CockpitApp(LiveDriver(factory), theme=opts.theme, operator=opts.operator, loading=loading)
 
 
 def session_factory(loaded: Any, opts: Any) -> Callable[..., Any]:
@@ -68,18 +92,43 @@ def session_factory(loaded: Any, opts: Any) -> Callable[..., Any]:
     return factory
 
 
-def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any, *, announce: bool = False) -> int:
-    """Load the plan (a PlanError prints its problems and returns 2 before any screen opens), then the cockpit.
-
-    The demo calls this and prints the report and journal paths itself; `run` asks to `announce` them."""
+def load_plan_off_loop(plan_path: Path, variables: Mapping[str, str]) -> Any:
+    """Load and validate the plan, and import the engine, in the calling (worker) thread; raises PlanError."""
     from rollback_tui.plan.loader import load_plan
 
-    try:
-        loaded = load_plan(Path(plan_path), dict(variables))
-    except PlanError as exc:
-        _print_problems(exc)
-        return EXIT_USAGE
-    return _run_app(cockpit_for_session(session_factory(loaded, opts), opts), announce=announce)
+    loaded = load_plan(Path(plan_path), dict(variables))
+    importlib.import_module("rollback_tui.engine.session")  # slow to import too: keep it off the event loop
+
+    return loaded
+
+
+def plan_session_factory(plan_path: Path, variables: Mapping[str, str], opts: Any) -> Callable[..., Any]:
+    """A session factory that loads the plan and starts the session in a thread: the cockpit is on screen
+    and responsive meanwhile (plan validation, the engine's import and the journal's creation take ~0.3 s)."""
+
+    async def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
+        def build() -> Any:
+            loaded = load_plan_off_loop(Path(plan_path), dict(variables))
+            return session_factory(loaded, opts)(decisions, listeners, passphrase)
+
+        return await asyncio.to_thread(build)
+
+    return factory
+
+
+def cockpit_for_plan(plan_path: Path, variables: Mapping[str, str], opts: Any) -> Any:
+    """The cockpit on a plan: its first frame is drawn at once, the plan is loaded and validated after it."""
+    return cockpit_for_session(plan_session_factory(plan_path, variables, opts), opts,
+                               loading=f"loading plan {Path(plan_path).name} …")
+
+
+@gc_held
+def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any, *, announce: bool = False) -> int:
+    """The cockpit on a plan. The plan is loaded and validated in a thread after the first frame; a PlanError
+    closes the cockpit before any session starts, prints its positioned problems and returns 2.
+
+    The demo calls this and prints the report and journal paths itself; `run` asks to `announce` them."""
+    return _run_app(cockpit_for_plan(plan_path, variables, opts), announce=announce)
 
 
 def run(opts: Any) -> int:
@@ -87,6 +136,7 @@ def run(opts: Any) -> int:
     return run_cockpit_on_plan(opts.plan, opts.variables, opts, announce=True)
 
 
+@gc_held
 def resume(opts: Any) -> int:
     """`rollback-tui resume JOURNAL`: the cockpit on an interrupted session."""
     journal = opts.journal
@@ -94,21 +144,21 @@ def resume(opts: Any) -> int:
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
         return EXIT_USAGE
 
-    def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
-        from rollback_tui.engine.session import Session
+    async def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
+        def build() -> Any:  # in a thread: reading the journal and reloading the plan happen after the first frame
+            from rollback_tui.engine.session import Session
 
-        return _call_with_supported(
-            Session.resume, Path(journal), decisions=decisions, operator=opts.operator, report_path=opts.report,
-            sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners, passphrase=passphrase,
-            plan_path=opts.plan)
+            return _call_with_supported(
+                Session.resume, Path(journal), decisions=decisions, operator=opts.operator,
+                report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners,
+                passphrase=passphrase, plan_path=opts.plan)
 
-    try:
-        return _run_app(cockpit_for_session(factory, opts))
-    except PlanError as exc:
-        _print_problems(exc)
-        return EXIT_USAGE
+        return await asyncio.to_thread(build)
+
+    return _run_app(cockpit_for_session(factory, opts, loading=f"loading journal {Path(journal).name} …"))
 
 
+@gc_held
 def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path | None, theme: str | None) -> int:
     """`rollback-tui replay REPORT|JOURNAL`: read-only, at the recorded pace times `speed`."""
     from rollback_tui.report.load import load_events
@@ -152,6 +202,7 @@ def replay_status(loaded: Any) -> tuple[str, str]:
     return dropped.lstrip(" ·"), "UNVERIFIED: this report FAILED verification"
 
 
+@gc_held
 def follow(journal: Path, theme: str | None) -> int:
     """`rollback-tui follow JOURNAL`: a read-only live mirror tailing the journal."""
     from rollback_tui.ui.app import CockpitApp

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from rollback_tui.ui.decision import key_hint, needs_reason, CHOICES
+from rollback_tui.ui.keybar import KeyBar
 from rollback_tui.ui.panes import HeaderBar, colour_of
 from rollback_tui.ui.viewmodel import SessionView
 
@@ -35,7 +36,7 @@ class PhaseScreen(Screen[None]):
         yield HeaderBar(app.clock, id="header")
         with VerticalScroll(id="phase-body"):
             yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="phase-text")

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollback_tui.plan.yamlpos import YamlDocument
-
 if TYPE_CHECKING:
     from textual.theme import Theme
 
@@ -20,6 +18,28 @@ BUILTIN_NAMES = ("incident-dark", "incident-light", "high-contrast", "screen-sha
 
 #: Cockpit colours every theme gets, unless it sets its own (`$go`, `$no-go`, `$degraded` in TCSS).
 VARIABLE_DEFAULTS = {"go": "#2E9E44", "no-go": "#D33F3F", "degraded": "#C98A00"}
+
+#: themes/incident-dark.yaml, compiled in: the usual start (default theme, no user themes) draws its first frame
+#: without importing a YAML parser; the files are read right after it. A test keeps the two identical.
+DEFAULT_THEME_VALUES: dict[str, Any] = {
+    "name": "incident-dark", "dark": True, "primary": "#4FC1FF", "secondary": "#9CDCFE", "accent": "#E5C07B",
+    "foreground": "#E6E6E6", "background": "#15181D", "surface": "#1D2127", "panel": "#2A2F37",
+    "success": "#7BC96F", "warning": "#E5C07B", "error": "#FF6B6B",
+    "variables": {"go": "#7BC96F", "no-go": "#FF6B6B", "degraded": "#E5C07B"},
+}
+
+
+def default_theme() -> Theme:
+    """The default theme without reading its file (see DEFAULT_THEME_VALUES)."""
+    from textual.theme import Theme
+
+    return Theme(**{**DEFAULT_THEME_VALUES, "variables": dict(DEFAULT_THEME_VALUES["variables"])})
+
+
+def user_themes_present() -> bool:
+    """Does the user have theme files (which may redefine any theme, the default included)?"""
+    directory = config_dir() / "themes"
+    return directory.is_dir() and any(directory.glob("*.y*ml"))
 
 
 def config_dir() -> Path:
@@ -86,6 +106,8 @@ class ThemeLoad:
 def parse_theme(text: str, path: Path) -> Theme:
     """Parse one theme file; raises ValueError with one `file:line:col: message` line per problem."""
     from textual.theme import Theme
+
+    from rollback_tui.plan.yamlpos import YamlDocument
 
     doc = YamlDocument(text)
     if doc.problems:
