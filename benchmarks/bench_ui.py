@@ -2,8 +2,11 @@
 
 Usage: python benchmarks/bench_ui.py [--quick]
 
-- start-up: subprocesses that exit on their first paint, bare Textual app and cockpit alternated, medians;
-  the cockpit is measured twice: empty, and as `rollback-tui run PLAN` (plan loaded and validated first).
+- start-up: time from spawning a process to its first frame (stamped by the app; tear-down not counted), for a
+  bare Textual app, the empty cockpit, and `rollback-tui run PLAN` through cli.main (the plan is loaded and
+  validated in a thread after the first frame; the time it is ready is reported too), alternated, medians, at
+  80x24 and 160x48, with Python's bytecode cache on as in an installed copy (see bytecode_cache_env), and for the
+  record without it when this environment turns it off.
 - key latency: the cockpit runs headless while a thread offers 50,000 log lines/s as ActionOutput events through
   the engine's listener path; another thread posts key presses as a terminal driver would; the handler stamps them.
 - memory: resident set size after 1,000,000 log lines (in a fresh process).
@@ -12,6 +15,7 @@ Usage: python benchmarks/bench_ui.py [--quick]
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -23,38 +27,52 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Each start-up script prints "FRAME <time.monotonic()>" when its first frame is on screen (CLOCK_MONOTONIC is
+# system-wide, so the parent subtracts its own stamp taken just before spawning: interpreter start-up included,
+# tear-down excluded). Both apps get the same fixed terminal size: a real terminal reports its size before the
+# first frame, whereas headless Textual without a size starts at 80x24 and is then resized to 80x25.
 BARE = """
-import time
+import sys, time
 from textual.app import App
 class Bare(App[None]):
     def on_mount(self) -> None:
-        self.call_after_refresh(self.exit)
-Bare().run(headless=True)
+        self.call_after_refresh(self.first_frame)
+    def first_frame(self) -> None:
+        print("FRAME", time.monotonic(), flush=True)
+        self.exit()
+Bare().run(headless=True, size=(int(sys.argv[1]), int(sys.argv[2])))
 """
 
 COCKPIT = """
+import sys, time
 from rollback_tui.ui.app import CockpitApp
 class FirstFrame(CockpitApp):
-    def main_ready(self) -> None:
-        super().main_ready()
-        self.call_after_refresh(self.exit)
-FirstFrame().run(headless=True)
+    def first_frame(self) -> None:
+        print("FRAME", time.monotonic(), flush=True)
+        super().first_frame()
+        self.exit()
+FirstFrame().run(headless=True, size=(int(sys.argv[1]), int(sys.argv[2])))
 """
 
+# `rollback-tui run PLAN` through the real entry point (cli.main -> ui.launch.run -> the cockpit, whose plan is
+# loaded and validated in a thread after the first frame). Only two things are patched: the app runs headless at
+# the given size, and it stamps its first frame and the moment the plan is loaded (session ready), then exits.
 COCKPIT_RUN = """
-import sys
-from pathlib import Path
-from rollback_tui.plan.loader import load_plan
+import functools, sys, time
 from rollback_tui.ui.app import CockpitApp
-from rollback_tui.ui.drivers import LiveDriver
-loaded = load_plan(Path(sys.argv[1]), {})
-class FirstFrame(CockpitApp):
-    def main_ready(self) -> None:
-        self.call_after_refresh(self.exit)   # the first frame, before the engine worker starts
-        super().main_ready()
-    def run_driver(self):  # the engine starts after the first frame; not part of this measurement
-        return None
-FirstFrame(LiveDriver(lambda *a: None), operator="bench").run(headless=True)
+run, first_frame, loading_finished = CockpitApp.run, CockpitApp.first_frame, CockpitApp.loading_finished
+CockpitApp.run = functools.partialmethod(run, headless=True, size=(int(sys.argv[1]), int(sys.argv[2])))
+def stamp_first(self):
+    print("FRAME", time.monotonic(), flush=True)
+    first_frame(self)
+def stamp_loaded(self):
+    loading_finished(self)
+    print("LOADED", time.monotonic(), flush=True)
+    self.exit(0)
+CockpitApp.first_frame, CockpitApp.loading_finished = stamp_first, stamp_loaded
+from rollback_tui.cli import main
+journal = f"{sys.argv[4]}/{time.monotonic_ns()}.journal.jsonl"  # a new journal each run
+sys.exit(main(["run", sys.argv[3], "--operator", "bench", "--no-sign", "--journal", journal]))
 """
 
 PLAN = """
@@ -142,10 +160,18 @@ asyncio.run(main())
 """
 
 
-def _time_script(code: str, *args: str) -> float:
-    begin = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, *args], check=True, cwd=ROOT, capture_output=True)
-    return time.perf_counter() - begin
+def _first_frame(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, float]:
+    """Seconds from spawning the script to each stamp it prints (FRAME, LOADED)."""
+    begin = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    stamps = {}
+    for line in done.stdout.splitlines():
+        word, _, value = line.partition(" ")
+        if word in ("FRAME", "LOADED"):
+            stamps[word] = float(value) - begin
+    if "FRAME" not in stamps:
+        raise RuntimeError(f"no first frame (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return stamps
 
 
 def _row(name: str, values: list[float], unit: str, target: str, met: bool | None) -> dict[str, Any]:
@@ -153,28 +179,60 @@ def _row(name: str, values: list[float], unit: str, target: str, met: bool | Non
             "unit": unit, "target": target, "met": met}
 
 
-def bench_startup(runs: int) -> list[dict[str, Any]]:
+def bytecode_cache_env(directory: Path) -> dict[str, str]:
+    """The environment with Python's bytecode cache on, kept in `directory` (the source tree is not touched).
+
+    This machine sets PYTHONDONTWRITEBYTECODE=1, so without this every run would compile rollback_tui's sources
+    again (~20 ms here) while Textual's come precompiled from its wheel; an installed rollback-tui has its
+    bytecode compiled too. The first (warm-up) run fills the cache for both apps alike."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(directory)
+    return env
+
+
+def _compare(scripts: dict[str, tuple[str, ...]], runs: int, label: str, env: dict[str, str] | None,
+             targets: bool) -> list[dict[str, Any]]:
+    """Bare, cockpit and `run PLAN` alternated (a noisy moment hits all three alike); medians; ratios to bare."""
+    for code, *args in scripts.values():  # warm the file cache (and the bytecode cache, if any)
+        _first_frame(code, *args, env=env)
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in scripts}
+    for _ in range(runs):
+        for name, (code, *args) in scripts.items():
+            results[name].append(_first_frame(code, *args, env=env))
+    bare = [r["FRAME"] for r in results["bare"]]
+    base = statistics.median(bare)
+    rows = [_row(f"start-up {label}: bare Textual app to first frame", bare, "s", "baseline", None)]
+    for name, what in (("cockpit", "cockpit"), ("run", "`run PLAN` (plan loads after)")):
+        values = [r["FRAME"] for r in results[name]]
+        ratio = statistics.median(values) / base
+        met = ratio <= 1.3 if targets else None
+        rows.append(_row(f"start-up {label}: {what} to first frame", values, "s",
+                         "<= 1.3x bare" if targets else "(info)", met))
+        rows.append({"name": f"start-up {label}: {what}: ratio to bare", "median": ratio,
+                     "min": min(values) / base, "max": max(values) / base, "unit": "x",
+                     "target": "<= 1.3" if targets else "(info)", "met": met})
+    loaded = [r["LOADED"] for r in results["run"] if "LOADED" in r]
+    if loaded and targets:
+        rows.append(_row(f"start-up {label}: `run PLAN` plan validated, session ready", loaded, "s", "(info)",
+                         None))
+    return rows
+
+
+def bench_startup(runs: int, sizes: tuple[tuple[int, int], ...] = ((80, 24), (160, 48))) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         plan = Path(tmp) / "plan.yaml"
         plan.write_text(PLAN)
-        bare: list[float] = []
-        cockpit: list[float] = []
-        cockpit_run: list[float] = []
-        _time_script(BARE)  # warm the file cache for all three
-        _time_script(COCKPIT)
-        for _ in range(runs):
-            bare.append(_time_script(BARE))
-            cockpit.append(_time_script(COCKPIT))
-            cockpit_run.append(_time_script(COCKPIT_RUN, str(plan)))
-    base = statistics.median(bare)
-    rows = [_row("start-up: bare Textual app to first frame", bare, "s", "baseline", None)]
-    for name, values in (("start-up: cockpit to first frame", cockpit),
-                         ("start-up: `run PLAN` (plan validated) to first frame", cockpit_run)):
-        ratio = statistics.median(values) / base
-        rows.append(_row(name, values, "s", "<= 1.3x bare", ratio <= 1.3))
-        rows.append({"name": f"{name}: ratio to bare", "median": ratio,
-                     "min": min(values) / base, "max": max(values) / base, "unit": "x", "target": "<= 1.3",
-                     "met": ratio <= 1.3})
+        cached = bytecode_cache_env(Path(tmp) / "pycache")
+        for width, height in sizes:
+            size = (str(width), str(height))
+            scripts = {"bare": (BARE, *size), "cockpit": (COCKPIT, *size),
+                       "run": (COCKPIT_RUN, *size, str(plan), tmp)}
+            rows += _compare(scripts, runs, f"{width}x{height}", cached, targets=True)
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # for the record: as this environment runs Python
+            scripts = {"bare": (BARE, "80", "24"), "cockpit": (COCKPIT, "80", "24"),
+                       "run": (COCKPIT_RUN, "80", "24", str(plan), tmp)}
+            rows += _compare(scripts, runs, "80x24 without bytecode cache", None, targets=False)
     return rows
 
 

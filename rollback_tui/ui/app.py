@@ -201,6 +201,15 @@ class CockpitApp(App[int]):
         finally:
             release_gc()
 
+    def refresh_css(self, animate: bool = True) -> None:
+        if not hasattr(self, "main_screen"):
+            # Setting the theme in __init__ queues this before the first screen exists, so before the stylesheet
+            # was ever parsed: its first parse uses these variables anyway; re-parsing now would only parse every
+            # source twice before the first frame (~5 ms).
+            self.stylesheet.set_variables(self.get_css_variables())
+            return
+        super().refresh_css(animate)
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
 
