@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -260,7 +259,7 @@ def bench_flood(quick: bool) -> list[dict[str, Any]]:
 
 
 def main(quick: bool = False) -> list[dict[str, Any]]:
-    return bench_startup(3 if quick else 7) + bench_flood(quick)
+    return bench_startup(5 if quick else 9) + bench_flood(quick)
 
 
 if __name__ == "__main__":

@@ -609,8 +609,10 @@ class CockpitApp(App[int]):
     def follow_status(self, driver: Any) -> None:
         state = "session finished" if driver.finished else "tailing the journal"
         dropped = f" · {driver.dropped} unreadable line(s) skipped" if driver.dropped else ""
-        self._replay_position = f"· {state} · {self.view.events} events{dropped}"
-        self.redraw_soon()
+        position = f"· {state} · {self.view.events} events{dropped}"
+        if position != self._replay_position:  # called every poll (~100 ms): redraw only when it says something new
+            self._replay_position = position
+            self.redraw_soon()
 
     def action_replay_pause(self) -> None:
         if self.mode == "replay":
