@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 from rollback_tui.adapters import dbutil
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
-from rollback_tui.adapters.git import redacted
 from rollback_tui.adapters.proc import run_process
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import AlembicAction, DbSafety, SqlAction
@@ -140,9 +139,6 @@ class AlembicAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     async def describe(self, action: AlembicAction, ctx: ActionContext) -> Description:
-        return redacted(await self._describe(action, ctx), ctx)
-
-    async def _describe(self, action: AlembicAction, ctx: ActionContext) -> Description:
         db = dbutil.Database(dbutil.expand_url(action.url, ctx), action.url)
         summary = f"alembic downgrade {action.url} to {action.revision}"
         safety, risks = _safety_lines(db, action.safety, ctx)
@@ -222,9 +218,6 @@ class SqlAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     async def describe(self, action: SqlAction, ctx: ActionContext) -> Description:
-        return redacted(await self._describe(action, ctx), ctx)
-
-    async def _describe(self, action: SqlAction, ctx: ActionContext) -> Description:
         db = dbutil.Database(dbutil.expand_url(action.url, ctx), action.url)
         safety, risks = _safety_lines(db, action.safety, ctx)
         text = _read_script(action.script)

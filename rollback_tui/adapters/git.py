@@ -89,12 +89,6 @@ async def http_version(url: str, field: str | None, timeout: float = 10.0) -> st
         raise AdapterError(f"{url} did not report a {field!r} field ({type(exc).__name__}: {exc})") from None
 
 
-def redacted(description: Description, ctx: ActionContext) -> Description:
-    """Mask secrets in every part of a description (describe_safely masks summary and details, not risks)."""
-    return Description(ctx.redactor(description.summary), ctx.redactor.lines(description.details),
-                       ctx.redactor.lines(description.risks))
-
-
 # ---------------------------------------------------------------- git
 
 
@@ -183,9 +177,6 @@ class GitAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
 
     async def describe(self, action: GitAction, ctx: ActionContext) -> Description:
-        return redacted(await self._describe(action, ctx), ctx)
-
-    async def _describe(self, action: GitAction, ctx: ActionContext) -> Description:
         repo = _Repo(action.repo)
         risks: list[str] = []
         if not Path(action.repo).is_dir():
@@ -322,5 +313,5 @@ class GitAdapter:
         return checks
 
 
-__all__ = ["GitAdapter", "dotted", "http_version", "read_tool", "redacted", "require_program", "run_tool",
+__all__ = ["GitAdapter", "dotted", "http_version", "read_tool", "require_program", "run_tool",
            "tail_text"]

@@ -6,7 +6,7 @@ import json
 from typing import Any, ClassVar
 
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
-from rollback_tui.adapters.git import read_tool, redacted, run_tool, tail_text
+from rollback_tui.adapters.git import read_tool, run_tool, tail_text
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import HelmAction, KubectlAction
 
@@ -68,9 +68,6 @@ class KubectlAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
 
     async def describe(self, action: KubectlAction, ctx: ActionContext) -> Description:
-        return redacted(await self._describe(action, ctx), ctx)
-
-    async def _describe(self, action: KubectlAction, ctx: ActionContext) -> Description:
         where = f"namespace {action.namespace}" + (f", context {action.context}" if action.context else "")
         if action.mode == "undo":
             target = f"revision {action.to_revision}" if action.to_revision is not None else "its previous revision"
@@ -178,9 +175,6 @@ class HelmAdapter:
     capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
 
     async def describe(self, action: HelmAction, ctx: ActionContext) -> Description:
-        return redacted(await self._describe(action, ctx), ctx)
-
-    async def _describe(self, action: HelmAction, ctx: ActionContext) -> Description:
         summary = f"roll helm release {action.release} back to revision {action.revision} " \
                   f"(namespace {action.namespace})"
         risks = [] if action.wait else ["does not wait for the release's resources to be ready (wait: false)"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
-from rollback_tui.adapters.git import read_tool, redacted, run_tool, tail_text
+from rollback_tui.adapters.git import read_tool, run_tool, tail_text
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import TerraformAction
 
@@ -75,9 +75,6 @@ class TerraformAdapter:
                                hint=f"create it with: {action.binary} -chdir={action.workdir} plan -out=...")
 
     async def describe(self, action: TerraformAction, ctx: ActionContext) -> Description:
-        return redacted(await self._describe(action, ctx), ctx)
-
-    async def _describe(self, action: TerraformAction, ctx: ActionContext) -> Description:
         what = f"saved plan {action.plan_file}" if action.plan_file else "the configuration"
         summary = f"{action.binary} apply {what} in {action.workdir}"
         risks: list[str] = [] if action.plan_file else [

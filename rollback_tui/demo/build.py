@@ -15,7 +15,6 @@ from pathlib import Path
 
 from rollback_tui.demo.layout import (
     BAD_REVISION,
-    BAD_TAG,
     BAD_VERSION,
     FLAG,
     GOOD_REVISION,

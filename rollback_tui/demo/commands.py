@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from rollback_tui.cli import EXIT_OK, EXIT_SIGNATURE, EXIT_USAGE, SessionOptions
-from rollback_tui.demo.layout import Layout
 from rollback_tui.errors import RollbackError
 
 REPORT_NAME = "checkout-demo-rollback"

@@ -6,7 +6,7 @@ from typing import Any
 
 from rollback_tui.engine import events as ev
 from rollback_tui.report.facts import SCOPES, Decision, Facts, StepFacts
-from rollback_tui.report.md import clock, code, duration, inline, mark, span, table, tick, when
+from rollback_tui.report.md import clock, code, duration, inline, mark, span, table, when
 
 OUTCOME = {
     "completed": "✅ Completed successfully",
