@@ -61,7 +61,11 @@ class Replay:
         reopens = [event for event in history if event.type == "session_reopened"]
         endings = [(reopen.continue_after_seq, reopen.seq) for reopen in reopens]  # type: ignore[attr-defined]
         self._history = [event for event in history if event.type in PROCEDURE_TYPES]
+        self.cut_signals: frozenset[str] = frozenset()
+        """Signals emitted by a blocked ending that a reopen cut: a signal is emitted once per session."""
         if endings:
+            cut_out = [event for event in self._history if any(cut < event.seq < until for cut, until in endings)]
+            self.cut_signals = frozenset(getattr(event, "name", "") for event in cut_out if event.type == "signal")
             self._history = [event for event in self._history
                              if not any(cut < event.seq < until for cut, until in endings)]
         self._cursor = 0

@@ -11,14 +11,15 @@ Exit states (seed §11), decided here and nowhere else:
   request marked `reopened`; a halted required input is checked again (then, if still missing, asked again); a
   question the decision source failed to answer is asked again; a disk-full block never journaled its end and
   resumes like an interruption. The blocked ending stays in the journal and the report; the replay skips it.
-- aborted: the operator aborted while no scope had been rolled back.
-- partial: the operator aborted after at least one scope was rolled back.
+- aborted: the operator aborted while no scope had been rolled back, or when every applicable scope was (an abort
+  at validation): the per-scope record says which.
+- partial: the operator aborted after some applicable scopes were rolled back and others were not.
 Every outcome records, per scope (flags, code, configuration, database, infrastructure): rolled_back (its step
 finished done), manual (done, with work completed by hand), not_applicable (outside the plan's scope, or its step is
 not in the plan), not_rolled_back otherwise. A scope rolled back before a reassess stays rolled back.
 Signals: completed emits "Rollback complete", "System restored" and "Root cause analysis initiated"; partial and
 aborted emit "Root cause analysis initiated" (the seed asks to document why); blocked emits it only if step 7 was
-reached.
+reached. Each signal is emitted once per session: a reopened session does not repeat a signal of its blocked ending.
 
 Resume is replay ("durable execution"): the procedure below is deterministic given the results of its external
 calls (input checks, action runs, read-backs, decisions). A resumed runner gets the journal's procedure events as
@@ -187,9 +188,13 @@ class Runner:
         scopes = self._scopes()
         if kind == "abort":
             rolled = sorted(scope for scope, outcome in scopes.items() if outcome in ("rolled_back", "manual"))
-            state: ExitState = "partial" if rolled else "aborted"
+            pending = sorted(scope for scope, outcome in scopes.items() if outcome == "not_rolled_back")
+            # partial: some applicable scopes rolled back and others not; every applicable one rolled back (an abort
+            # at validation) or none is an abort, with the per-scope record saying which
+            state: ExitState = "partial" if rolled and pending else "aborted"
             if rolled:
-                message = f"{message} (rolled back: {', '.join(rolled)})"
+                message = f"{message} (rolled back: {', '.join(rolled)}"
+                message += f"; not rolled back: {', '.join(pending)})" if pending else ")"
         else:
             state = kind  # type: ignore[assignment]
         signals: list[str] = []
@@ -197,6 +202,7 @@ class Runner:
             signals = ["Rollback complete", "System restored", "Root cause analysis initiated"]
         elif state in ("partial", "aborted") or self._reached_validation:
             signals = ["Root cause analysis initiated"]
+        signals = [name for name in signals if name not in self._replay.cut_signals]  # once per session
         self._emit(*[Signal(name=name) for name in signals],  # type: ignore[arg-type]
                    SessionFinished(exit_state=state, scopes=scopes, message=message))
         return Outcome(state, scopes, message)

@@ -75,6 +75,18 @@ async def test_abort_after_flags_is_partial_with_per_scope_record(write_plan: An
     scopes = of_type(events, "session_finished")[0].scopes
     assert scopes["flags"] == "rolled_back" and scopes["code"] == "not_rolled_back"
     assert of_type(events, "step_finished")[-1].status == "aborted"
+    assert "(rolled back: flags; not rolled back: code)" in result.message
+
+
+async def test_abort_at_validation_with_every_scope_rolled_back_is_aborted_not_partial(
+        write_plan: Any, tmp_path: Path) -> None:
+    source = Scripted(approving({("gate", "validate"): Decision("abort", "validation cannot be completed")}))
+    result, events = await run_plan(write_plan(), source, tmp_path)
+    assert result.exit_state == "aborted"
+    scopes = of_type(events, "session_finished")[0].scopes
+    assert scopes["flags"] == scopes["code"] == "rolled_back"
+    assert "rolled back: code, flags)" in result.message and "not rolled back" not in result.message
+    assert [s.name for s in of_type(events, "signal")] == ["Root cause analysis initiated"]
 
 
 async def test_missing_input_halts_or_takes_its_remediation(write_plan: Any, tmp_path: Path) -> None:

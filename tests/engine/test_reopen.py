@@ -207,6 +207,22 @@ async def test_failed_action_halt_reopened_runs_only_that_action_again_and_survi
     assert [e.exit_state for e in facts.endings] == ["blocked", "completed"] and len(facts.reopens) == 1
 
 
+async def test_a_signal_is_emitted_once_per_session_across_a_reopen(write_plan: Any, tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    halt = {("gate", "validate"): Decision("no_go", "smoke test not conclusive"),
+            ("no_go", "validate"): Decision("halt", "waiting for the smoke test owner")}
+    result, before = await run_plan(write_plan(), Scripted(approving(halt)), tmp_path, journal_path=journal)
+    assert result.exit_state == "blocked"
+    assert [s.name for s in of_type(before, "signal")] == ["Root cause analysis initiated"]
+    result = await resume(journal, Scripted(approving({("no_go", "validate"): Decision("retry", "owner is back")})))
+    assert result.exit_state == "completed", result.message
+    events = check_journal(journal)
+    assert sorted(s.name for s in of_type(events, "signal")) == sorted(
+        ["Root cause analysis initiated", "Rollback complete", "System restored"])
+    again = await resume(journal, Scripted(approving()))  # replaying the reopened history emits nothing new
+    assert again.exit_state == "completed" and check_journal(journal) == events
+
+
 @pytest.mark.parametrize("outcome", ["completed", "aborted", "partial"])
 async def test_final_outcomes_are_not_reopened(write_plan: Any, tmp_path: Path, outcome: str) -> None:
     overrides = {"completed": {}, "aborted": {("gate", "assess"): Decision("abort", "wrong incident")},
