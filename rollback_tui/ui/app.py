@@ -130,7 +130,7 @@ class CockpitApp(App[int]):
     BINDINGS = [
         *_decide_bindings(),
         Binding("p", "replay_pause", "Pause/play", id="replay.pause"),
-        Binding("period,right", "replay_step(1)", "Event +1", key_display=".", id="replay.forward"),
+        Binding("full_stop,right", "replay_step(1)", "Event +1", key_display=".", id="replay.forward"),
         Binding("comma,left", "replay_step(-1)", "Event -1", key_display=",", id="replay.back"),
         Binding("plus", "replay_speed(2.0)", "Faster", key_display="+", id="replay.faster"),
         Binding("minus", "replay_speed(0.5)", "Slower", key_display="-", id="replay.slower"),
@@ -231,9 +231,9 @@ class CockpitApp(App[int]):
     def mode_line(self) -> str:
         note = f" · {self.mode_note}" if self.mode_note else ""
         if self.mode == "replay":
-            line = f"REPLAY (read-only){note} {self._replay_position}"
+            line = f"REPLAY (read-only) {self._replay_position}{note}"  # the position first: it fits at 80 columns
         elif self.mode == "follow":
-            line = f"FOLLOW (read-only live mirror){note} {self._replay_position}"
+            line = f"FOLLOW (read-only live mirror) {self._replay_position}{note}"
         else:
             line = (f"LIVE · operator {self.operator}" if self.operator else "LIVE") + note
         if self.loading:
@@ -602,8 +602,7 @@ class CockpitApp(App[int]):
         total = len(driver.events)
         state = "‖ paused" if driver.paused else ("■ end" if driver.position >= total else "▶ playing")
         when = self.view.last_ts.strftime("%H:%M:%SZ") if self.view.last_ts else "--:--:--"
-        self._replay_position = (f"· {state} ×{driver.speed:g} · event {driver.position}/{total} · {when} · "
-                                 "keys: p , . 1-7 + -")
+        self._replay_position = f"· event {driver.position}/{total} · {state} ×{driver.speed:g} · {when}"
         self.redraw_soon()
 
     def follow_status(self, driver: Any) -> None:

@@ -184,8 +184,17 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
         print(f"rollback-tui: {source}: no events to replay", file=sys.stderr)
         return EXIT_USAGE
     app = CockpitApp(ReplayDriver(loaded.events, speed), theme=theme, mode_note=note, warning=warning)
+    app.report_info.update(replay_report_info(Path(source), loaded, note, warning))
     app.run()
     return 0
+
+
+def replay_report_info(source: Path, loaded: Any, note: str, warning: str) -> dict[str, str]:
+    """What the replay's summary says of the file being replayed: its path and its verification state."""
+    if loaded.source == "journal":
+        return {"path": f"none (replaying the journal {source})", "signature": "none: a journal is not signed",
+                "journal": str(source)}
+    return {"path": str(source), "signature": warning or note}
 
 
 def replay_status(loaded: Any) -> tuple[str, str]:

@@ -147,7 +147,8 @@ async def test_override_failed_verification_then_retry_and_abort_a_failed_action
     assert ("gate", "code", "override", "verified by hand on the host") in made
     assert ("action_failed", "validate", "retry", "") in made
     assert ("action_failed", "validate", "abort", "smoke keeps failing") in made
-    assert finished_state(tmp_path / "s.journal.jsonl") == "partial" and code == 5
+    # both applicable scopes (flags, code) were rolled back before the abort at validation: aborted, not partial
+    assert finished_state(tmp_path / "s.journal.jsonl") == "aborted" and code == 4
 
 
 async def test_abort_before_anything_is_rolled_back_is_aborted(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from rollback_tui.engine.events import dump_event
 from rollback_tui.report.load import load_events
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import FollowDriver, ReplayDriver
-from rollback_tui.ui.launch import replay, replay_status
+from rollback_tui.ui.launch import replay, replay_report_info, replay_status
 from harness import settle
 from scripted import Clock, finished
 from test_cockpit_live import answer, approve_start, cockpit, finish, shell_plan
@@ -48,9 +48,13 @@ async def test_replay_of_a_report_gives_the_same_ui_states_as_the_live_session(t
     assert loaded.verify is not None and loaded.verify.ok, loaded.verify
     replayed: list[dict[str, Any]] = []
     replay_app = CockpitApp(ReplayDriver(loaded.events, speed=1e6), state_hook=replayed.append)
+    replay_app.report_info.update(replay_report_info(report, loaded, *replay_status(loaded)))
     async with replay_app.run_test(size=(120, 36)) as pilot:
         await settle(pilot, lambda: len(replayed) == len(loaded.events), rounds=2000)
         assert replay_app.phase == "summary"
+        summary = replay_app.screen.body(replay_app.view, True).plain  # type: ignore[attr-defined]
+        assert f"Report: {report}" in summary and "not written yet" not in summary
+        assert "Signature: ✔ report verified" in summary
     assert len(live) == len(replayed) > 50
     assert replayed == live
     note, warning = replay_status(loaded)
@@ -64,7 +68,7 @@ async def test_replay_controls_pause_step_back_and_jump() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, lambda: driver.app is not None)
         assert app.view.events == 0
-        await pilot.press("period", "period", "period")
+        await pilot.press("full_stop", "full_stop", "full_stop")  # what a terminal sends for "."
         await settle(pilot)
         assert driver.position == 3 and app.view.events == 3
         await pilot.press("comma")
