@@ -132,8 +132,50 @@ def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any
 
 
 def run(opts: Any) -> int:
-    """`rollback-tui run PLAN`: the cockpit on a plan."""
+    """`rollback-tui run PLAN`: the cockpit on a plan (a plan file that is not there fails before the first frame)."""
+    if not Path(opts.plan).is_file():
+        what = "no such file" if not Path(opts.plan).exists() else "not a regular file"
+        print(f"rollback-tui: {opts.plan}: {what}", file=sys.stderr)
+        print("  give the path of a plan (YAML); `rollback-tui validate PLAN` checks one", file=sys.stderr)
+        return EXIT_USAGE
     return run_cockpit_on_plan(opts.plan, opts.variables, opts, announce=True)
+
+
+class _NoDecisions:
+    """The decision source of a session that has ended for good: it is never asked."""
+
+    async def decide(self, request: Any) -> Any:
+        raise RollbackError("a finished session takes no decision")
+
+
+def _before_resume(journal: Path, opts: Any) -> int | None:
+    """Before any cockpit opens: refuse a journal a live session holds; a final one prints its outcome and exits
+    with its code (writing a missing report) instead of opening a live cockpit. None: open the cockpit."""
+    from rollback_tui.engine.peek import peek_journal
+
+    try:
+        peek = peek_journal(journal)
+    except OSError as exc:
+        print(f"rollback-tui: journal {journal}: cannot open: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if peek.holder:
+        print(f"rollback-tui: journal {journal} is in use by a live session: {peek.holder}\n"
+              f"  only one session may write a journal; watch it with `rollback-tui follow {journal}`",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not peek.final_state:
+        return None
+    from rollback_tui.engine.headless import drive
+    from rollback_tui.engine.session import Session
+
+    try:
+        session = _call_with_supported(Session.resume, journal, decisions=_NoDecisions(), operator=opts.operator,
+                                       report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign,
+                                       listeners=[], plan_path=opts.plan)
+    except RollbackError as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(drive(session))
 
 
 @gc_held
@@ -143,6 +185,9 @@ def resume(opts: Any) -> int:
     if journal is None or not Path(journal).is_file():
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
         return EXIT_USAGE
+    refused = _before_resume(Path(journal), opts)
+    if refused is not None:
+        return refused
 
     async def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
         def build() -> Any:  # in a thread: reading the journal and reloading the plan happen after the first frame
