@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", type=Path, default=None, help="build the sandbox in DIR and keep it afterwards")
 
     run = sub.add_parser("run", help="open the cockpit on a plan")
-    run.add_argument("plan", type=Path)
-    run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a plan variable")
+    run.add_argument("plan", type=Path, metavar="PLAN", help="the plan file (YAML)")
+    run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a plan variable (repeatable)")
     _session_args(run)
 
     resume = sub.add_parser("resume", help="continue an interrupted session from its journal")
@@ -89,13 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     _session_args(resume)
 
     validate = sub.add_parser("validate", help="check a plan and its required inputs")
-    validate.add_argument("plan", type=Path)
-    validate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    validate.add_argument("plan", type=Path, metavar="PLAN", help="the plan file (YAML)")
+    validate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                          help="set a plan variable (repeatable)")
 
     plan = sub.add_parser("plan", help="print the Rollback Plan (markdown) for review")
-    plan.add_argument("plan", type=Path)
-    plan.add_argument("-o", "--output", type=Path, default=None)
-    plan.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    plan.add_argument("plan", type=Path, metavar="PLAN", help="the plan file (YAML)")
+    plan.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                      help="write the markdown to FILE instead of standard output")
+    plan.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                      help="set a plan variable (repeatable)")
 
     sub.add_parser("schema", help="print the JSON Schema of the plan format")
 
@@ -104,11 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--allowed-signers", type=Path, default=None)
     verify.add_argument("--identity", default=None)
 
-    cosign = sub.add_parser("cosign", help="add an approver's signature to a report")
-    cosign.add_argument("report", type=Path)
-    cosign.add_argument("--key", type=Path, required=True)
-    cosign.add_argument("--identity", required=True)
-    cosign.add_argument("--role", default="")
+    cosign = sub.add_parser("cosign", help="add an approver's signature to a report",
+                            description="Sign REPORT as an approver: writes REPORT.IDENTITY.sig beside it (SSHSIG, "
+                                        "namespace rollback-tui); `verify` checks it and the role it claims.")
+    cosign.add_argument("report", type=Path, metavar="REPORT", help="the report (.md) to co-sign")
+    cosign.add_argument("--key", type=Path, required=True, metavar="KEY",
+                        help="the approver's SSH private key (ed25519, ecdsa or rsa)")
+    cosign.add_argument("--identity", required=True, metavar="NAME",
+                        help="the approver's name, as given in the report's approval events")
+    cosign.add_argument("--role", default="", metavar="ROLE",
+                        help="the role approved (e.g. tech-lead); checked against the report's approvals")
 
     replay = sub.add_parser("replay", help="replay a saved session (report or journal) in the cockpit")
     replay.add_argument("source", type=Path)
@@ -118,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--theme", default=None)
 
     follow = sub.add_parser("follow", help="a read-only live mirror of a running session")
-    follow.add_argument("journal_path", type=Path, metavar="JOURNAL")
-    follow.add_argument("--theme", default=None)
+    follow.add_argument("journal_path", type=Path, metavar="JOURNAL", help="the journal of a running session")
+    follow.add_argument("--theme", default=None, help="cockpit theme")
     return parser
 
 
