@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,13 +34,39 @@ def _check_cwd(cwd: str | None) -> None:
         raise AdapterError(f"directory {cwd} does not exist", hint="fix the path in the plan")
 
 
+Classifier = Callable[[str, list[str]], list[tuple[str, list[str]]]]
+"""(stream, lines) -> [(stream, lines)]: which of a tool's lines are progress (`info`) and which are errors."""
+
+
+def git_stderr(stream: str, lines: list[str]) -> list[tuple[str, list[str]]]:
+    """git writes its progress and advice (`HEAD is now at …`, `Previous HEAD position was …`) to stderr; only
+    `error:`, `fatal:` and `warning:` lines are problems."""
+    if stream != "stderr":
+        return [(stream, lines)]
+    return [("stderr" if line.startswith(("error:", "fatal:", "warning:")) else "info", [line]) for line in lines]
+
+
+def kube_stderr(stream: str, lines: list[str]) -> list[tuple[str, list[str]]]:
+    """kubectl and helm: `Warning:`/`WARNING:` lines (deprecations, a group-readable kubeconfig) are information;
+    `error:`/`Error:` lines and anything else on stderr stay errors."""
+    if stream != "stderr":
+        return [(stream, lines)]
+    return [("info" if line.lstrip().lower().startswith("warning:") else "stderr", [line]) for line in lines]
+
+
 async def run_tool(argv: Sequence[str], ctx: ActionContext, *, cwd: str | None = None,
-                   env: Mapping[str, str] | None = None) -> ProcResult:
-    """Run a mutating command, streaming its (redacted) lines to the operator; killed with its group on cancel."""
+                   env: Mapping[str, str] | None = None, classify: Classifier | None = None) -> ProcResult:
+    """Run a mutating command, streaming its (redacted) lines to the operator; killed with its group on cancel.
+    `classify` says which stderr lines are the tool's progress (shown as information) rather than errors."""
     require_program(argv[0])
     _check_cwd(cwd)
     ctx.log("$ " + " ".join(argv))
-    return await run_process(argv, lambda stream, lines: ctx.log_lines(lines, stream=stream), cwd=cwd, env=env)
+
+    def sink(stream: str, lines: list[str]) -> None:
+        for kind, part in (classify(stream, lines) if classify else [(stream, lines)]):
+            ctx.log_lines(part, stream=kind)
+
+    return await run_process(argv, sink, cwd=cwd, env=env)
 
 
 async def read_tool(argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None,
@@ -245,7 +271,7 @@ class GitAdapter:
             details["previous_name"] = await repo.name(previous)
         if action.mode == "checkout":
             result = await run_tool(["git", "-C", action.repo, "-c", "advice.detachedHead=false",
-                                     "checkout", "--detach", target], ctx, env=_GIT_ENV)
+                                     "checkout", "--detach", target], ctx, env=_GIT_ENV, classify=git_stderr)
             if result.returncode != 0:
                 return ActionResult("failed", result.returncode, f"git checkout failed: {tail_text(result)}",
                                     details=_redact_details(details, ctx))
@@ -258,7 +284,7 @@ class GitAdapter:
         argv = ["git", "-C", action.repo, "revert", "--no-edit"]
         if len(await repo.parents(target)) > 1:
             argv += ["-m", str(action.mainline)]
-        result = await run_tool([*argv, target], ctx, env=_GIT_ENV)
+        result = await run_tool([*argv, target], ctx, env=_GIT_ENV, classify=git_stderr)
         if result.returncode != 0:
             conflicts = (await repo.git("diff", "--name-only", "--diff-filter=U")).stdout_tail
             await repo.git("revert", "--abort")  # leave the checkout as it was

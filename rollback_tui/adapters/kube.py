@@ -6,7 +6,7 @@ import json
 from typing import Any, ClassVar
 
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
-from rollback_tui.adapters.git import read_tool, run_tool, tail_text
+from rollback_tui.adapters.git import kube_stderr, read_tool, run_tool, tail_text
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import HelmAction, KubectlAction
 
@@ -93,12 +93,12 @@ class KubectlAdapter:
         before = await read_tool(kubectl_images_argv(action), timeout=30.0)
         if before.returncode == 0:
             details["previous_images"] = _parse_images(before.stdout_tail)
-        result = await run_tool(argv, ctx)
+        result = await run_tool(argv, ctx, classify=kube_stderr)
         if result.returncode != 0:
             return ActionResult("failed", result.returncode, f"{' '.join(argv[-3:])} failed: {tail_text(result)}",
                                 details=details)
         if action.wait:
-            status = await run_tool(kubectl_status_argv(action), ctx)
+            status = await run_tool(kubectl_status_argv(action), ctx, classify=kube_stderr)
             if status.returncode != 0:
                 return ActionResult("failed", status.returncode,
                                     f"rollout of {action.resource} did not complete: {tail_text(status)}",
@@ -189,7 +189,7 @@ class HelmAdapter:
         except AdapterError as exc:
             ctx.log(f"history not readable before the rollback: {exc}", stream="stderr")
         argv = helm_rollback_argv(action)
-        result = await run_tool(argv, ctx)
+        result = await run_tool(argv, ctx, classify=kube_stderr)
         if result.returncode != 0:
             return ActionResult("failed", result.returncode,
                                 f"helm rollback {action.release} {action.revision} failed: {tail_text(result)}",

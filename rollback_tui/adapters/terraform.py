@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
-from rollback_tui.adapters.git import read_tool, run_tool, tail_text
+from rollback_tui.adapters.git import read_tool, run_tool
+from rollback_tui.adapters.tfdiag import StderrClassifier, compare_planned, error_text
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import TerraformAction
 
@@ -39,6 +41,16 @@ def verify_argv(action: TerraformAction) -> list[str]:
     """`plan -detailed-exitcode`: 0 means the infrastructure matches the configuration, 2 means drift."""
     return _base(action) + ["plan", "-detailed-exitcode", "-input=false", "-no-color", "-lock=false",
                             *_var_args(action)]
+
+
+def show_json_argv(action: TerraformAction, plan_file: str | None = None) -> list[str]:
+    """`show -json` of the saved plan (its planned values), or of the current state."""
+    return _base(action) + ["show", "-json", "-no-color", *([plan_file] if plan_file else [])]
+
+
+def tail_text(result: Any) -> str:
+    """A failed terraform command's error lines; its warnings (the CLI-configuration one above all) left out."""
+    return error_text(result.stdout_tail, result.stderr_tail)
 
 
 def describe_argv(action: TerraformAction) -> list[str]:
@@ -102,7 +114,7 @@ class TerraformAdapter:
         details: dict[str, Any] = {"workdir": action.workdir, "binary": action.binary}
         if action.plan_file:
             details["plan_file"] = str(_plan_file_path(action))
-        result = await run_tool(apply_argv(action), ctx, env=_ENV)
+        result = await run_tool(apply_argv(action), ctx, env=_ENV, classify=StderrClassifier())
         _, summary = _changes(result.stdout_tail)
         if summary:
             details["summary"] = ctx.redactor(summary[-1])
@@ -118,6 +130,8 @@ class TerraformAdapter:
     async def verify(self, action: TerraformAction, ctx: ActionContext) -> list[CheckResult]:
         if not Path(action.workdir).is_dir():
             raise AdapterError(f"terraform workdir {action.workdir} does not exist")
+        if action.plan_file:
+            return [await self._verify_saved_plan(action)]
         result = await read_tool(verify_argv(action), env=_ENV, timeout=max(action.timeout, 30.0))
         changes, summary = _changes(result.stdout_tail)
         check = f"{action.binary} plan in {action.workdir}"
@@ -128,3 +142,27 @@ class TerraformAdapter:
             return [CheckResult(check, "no changes", observed, False)]
         return [CheckResult(check, "no changes", f"plan failed (exit {result.returncode}): {tail_text(result)}",
                             False)]
+
+    async def _verify_saved_plan(self, action: TerraformAction) -> CheckResult:
+        """A saved plan was applied: the state must hold what that plan said, whatever the working directory's
+        configuration says now (planning the configuration again would compare against something else)."""
+        check = f"{action.binary} state against saved plan {action.plan_file}"
+        if not _plan_file_path(action).is_file():
+            return CheckResult(check, "the saved plan's values", f"saved plan {_plan_file_path(action)} is gone: "
+                               "its configuration is not available to compare with", False)
+        timeout = max(action.timeout, 30.0)
+        documents = []
+        for argv in (show_json_argv(action, action.plan_file), show_json_argv(action)):
+            result = await read_tool(argv, env=_ENV, timeout=timeout)
+            if result.returncode != 0:
+                return CheckResult(check, "the saved plan's values",
+                                   f"{' '.join(argv[2:4])} failed (exit {result.returncode}): {tail_text(result)}", False)
+            try:
+                documents.append(json.loads("\n".join(result.stdout_tail)))
+            except ValueError:
+                return CheckResult(check, "the saved plan's values", f"{' '.join(argv[2:4])}: not JSON", False)
+        count, problems = compare_planned(documents[0], documents[1])
+        expected = f"{count} resource(s) as planned"
+        if problems:
+            return CheckResult(check, expected, "; ".join(problems[:10]), False)
+        return CheckResult(check, expected, expected, True)

@@ -33,6 +33,16 @@ async def test_checkout_moves_to_tag_and_records_previous_head(deploy_repo: dict
     assert all(check.ok for check in checks), checks
 
 
+async def test_gits_progress_on_stderr_is_information_not_an_error(deploy_repo: dict, ctx: ActionContext,
+                                                                   collected: Any) -> None:
+    repo = deploy_repo["path"]
+    result = await run_safely(action(repo=str(repo), ref="v2.3.1"), ctx)
+    assert result.ok, result.error
+    progress = [(stream, line) for _, stream, line in collected.lines if line.startswith("HEAD is now at")]
+    assert progress and all(stream == "info" for stream, _ in progress), collected.lines
+    assert not [line for _, stream, line in collected.lines if stream == "stderr"]
+
+
 async def test_verify_fails_when_head_is_elsewhere(deploy_repo: dict, ctx: ActionContext) -> None:
     checks = await verify_safely(action(repo=str(deploy_repo["path"]), ref="v2.3.1"), ctx)
     head = next(check for check in checks if check.check.startswith("HEAD"))

@@ -90,14 +90,14 @@ async def test_apply_saved_plan_then_verify(infra: Path, ctx: ActionContext, col
     assert description.details[0].startswith("Plan: 1 to add, 0 to change, 1 to destroy")
     assert "destroys 1 resource(s)" in description.risks
     before = await verify_safely(act, ctx)
-    assert not before[0].ok and "1 to destroy" in before[0].observed
+    assert not before[0].ok and "terraform_data.release differs in input" in before[0].observed
     result = await run_safely(act, ctx)
     assert result.ok, result.error
     assert result.details["summary"].startswith("Apply complete! Resources: 1 added, 0 changed, 1 destroyed")
     assert "Apply complete!" in collected.text
     assert terraform(infra, "output", "-raw", "release") == "2.3.1"
     after = await verify_safely(act, ctx)
-    assert after[0].ok and after[0].observed == "no changes"
+    assert after[0].ok and after[0].observed == "1 resource(s) as planned"
 
 
 @needs_terraform
@@ -141,3 +141,45 @@ async def test_secret_in_terraform_output_is_masked(infra: Path, ctx: ActionCont
     shown = "\n".join([collected.text, description.summary, *description.details, *description.risks,
                        str(result.details), *(check.observed for check in checks)])
     assert CANARY not in shown and MASK in collected.text  # it was printed, and masked
+
+
+@needs_terraform
+async def test_saved_plan_is_verified_against_its_own_values_not_the_working_configuration(
+        infra: Path, ctx: ActionContext) -> None:
+    # the working directory's default variables still say the bad release: planning the configuration again
+    # would call a correct rollback drift
+    (infra / "terraform.tfvars").write_text('release = "2.4.0"\n')
+    terraform(infra, "plan", "-input=false", "-var-file=previous.tfvars", "-out=rollback.tfplan")
+    act = tf(workdir=str(infra), plan_file="rollback.tfplan")
+    before = await verify_safely(act, ctx)
+    assert not before[0].ok and "terraform_data.release differs in input" in before[0].observed, before
+    result = await run_safely(act, ctx)
+    assert result.ok, result.error
+    after = await verify_safely(act, ctx)
+    assert after[0].ok, after
+    assert after[0].check == "terraform state against saved plan rollback.tfplan"
+    assert after[0].observed == "1 resource(s) as planned"
+    config = await verify_safely(tf(workdir=str(infra)), ctx)  # what the old verify did: a false red
+    assert not config[0].ok
+    terraform(infra, "apply", "-auto-approve", "-input=false", "-var-file=current.tfvars")  # someone re-applies
+    drift = await verify_safely(act, ctx)
+    assert not drift[0].ok and "terraform_data.release differs in" in drift[0].observed
+    (infra / "rollback.tfplan").unlink()
+    gone = await verify_safely(act, ctx)
+    assert not gone[0].ok and "configuration is not available" in gone[0].observed
+
+
+@needs_terraform
+async def test_cli_configuration_warnings_stay_out_of_errors(infra: Path, ctx: ActionContext, collected: Any,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(infra / "no-such-terraformrc"))  # as on this machine's image
+    (infra / "broken.tf").write_text('resource "terraform_data" "x" { nope = 1 }\n')
+    result = await run_safely(tf(workdir=str(infra), var_files=["previous.tfvars"]), ctx)
+    assert result.status == "failed"
+    assert "Error: Unsupported argument" in result.error and "CLI configuration" not in result.error, result.error
+    checks = await verify_safely(tf(workdir=str(infra), var_files=["previous.tfvars"]), ctx)
+    assert "Error: Unsupported argument" in checks[0].observed and "CLI configuration" not in checks[0].observed
+    shown = [(stream, line) for _, stream, line in collected.lines]
+    assert any(stream == "info" and "Unable to open CLI configuration file" in line for stream, line in shown), shown
+    assert any(stream == "stderr" and "Error: Unsupported argument" in line for stream, line in shown), shown
+    assert not any(stream == "stderr" and "CLI configuration" in line for stream, line in shown)
