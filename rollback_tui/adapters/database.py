@@ -102,6 +102,37 @@ def _current_heads(db: dbutil.Database, handle: dbutil.Interruptible) -> list[st
         engine.dispose()
 
 
+def _transaction_mode(ini: str, dialect: str) -> str:
+    """How the env runs a downgrade, from its env.py and the dialect: what a failure half-way leaves behind."""
+    from alembic.ddl import impl
+
+    config = _alembic_config(ini)
+    env = Path(config.get_main_option("script_location") or "") / "env.py"
+    try:
+        text = env.read_text(errors="replace")[:200_000]
+    except OSError:
+        return f"env.py not readable ({env}): how migrations are grouped in transactions is unknown"
+    per_migration = "transaction_per_migration=True" in text.replace(" ", "")
+    transactional = getattr(impl._impls.get(dialect), "transactional_ddl", False)  # noqa: SLF001 (Alembic's table)
+    if per_migration:
+        return ("one transaction per migration (env.py: transaction_per_migration=True): a failure leaves the "
+                "database at the last revision that completed; the revision is read back after any failure")
+    if transactional:
+        return (f"one transaction for the whole downgrade ({dialect} has transactional DDL): a failure rolls "
+                "every revision back")
+    return (f"one transaction for the whole downgrade, but {dialect} DDL is not transactional in Alembic: a failure "
+            "can leave the database between revisions; the revision is read back after any failure")
+
+
+def _offline_problem(exc: AdapterError) -> str:
+    """Alembic's offline-mode refusal in one sentence (the raw text stays in the plan review's details)."""
+    text = str(exc)
+    if "cannot proceed in --sql mode" in text:
+        return ("no SQL preview: this downgrade cannot be rendered offline (a migration or env.py needs a live "
+                "database connection); review the migrations' downgrade() code instead")
+    return f"no SQL preview: {text.splitlines()[0]}"
+
+
 def _label(heads: list[str]) -> str:
     return ",".join(heads) if heads else "base"
 
@@ -154,11 +185,12 @@ class AlembicAdapter:
             return Description(f"{summary}: already at {target}, nothing to do", safety, risks)
         undone = await dbutil.in_thread(lambda handle: _undone(action.config, current, target))
         summary = f"alembic downgrade {action.url} from {current} to {target}: {len(undone)} revision(s)"
-        details = ["revisions undone:", *("  " + line for line in undone), *safety]
+        mode = await dbutil.in_thread(lambda handle: _transaction_mode(action.config, db.dialect))
+        details = ["revisions undone:", *("  " + line for line in undone), f"transactions: {mode}", *safety]
         try:
             _, sql = await _alembic_child("sql", action.config, f"{current}:{target}", db.sqlalchemy_url, None)
         except AdapterError as exc:
-            return Description(summary, details, risks + [f"offline SQL unavailable: {exc}"])
+            return Description(summary, details + [f"Alembic said: {exc}"], risks + [_offline_problem(exc)])
         sql = [line for line in sql if line.strip()]
         details += ["SQL that would run (alembic offline mode):", *sql[:_SQL_PREVIEW]]
         if len(sql) > _SQL_PREVIEW:
@@ -179,7 +211,16 @@ class AlembicAdapter:
             await _alembic_child("downgrade", action.config, target, db.sqlalchemy_url, ctx)
         except AdapterError as exc:
             where = f"; backup: {details['backup']}" if "backup" in details else ""
-            return ActionResult("failed", error=f"{exc}{where}", details=dbutil.redact_details(details, ctx))
+            try:  # read back where the database was left, never assume (one transaction per migration stops half-way)
+                left = _label(await dbutil.in_thread(lambda handle: _current_heads(db, handle)))
+            except AdapterError as read_exc:
+                left = f"unknown ({read_exc})"
+            details["revision"] = left
+            ctx.log(f"after the failure the database is at revision {left} (started at {details['previous_revision']}, "
+                    f"target {target})", stream="stderr")
+            return ActionResult("failed", error=f"{exc}; the database was left at revision {left} (started at "
+                                f"{details['previous_revision']}, target {target}){where}",
+                                details=dbutil.redact_details(details, ctx))
         problem = await dbutil.after(db, action.safety, ctx, details)
         heads = await dbutil.in_thread(lambda handle: _current_heads(db, handle))
         details["revision"] = _label(heads)

@@ -95,6 +95,35 @@ async def test_downgrade_with_backup_and_row_counts(app_db: dict, ctx: ActionCon
     assert checks[2].expected == "3 (as before the rollback)" and checks[2].category == "data"
 
 
+async def test_a_downgrade_stopped_half_way_names_the_revision_it_left(app_db: dict, ctx: ActionContext) -> None:
+    env_py = app_db["env"] / "env.py"
+    env_py.write_text(env_py.read_text().replace("context.configure(connection=connection, target_metadata=target_metadata)",
+                                                 "context.configure(connection=connection, target_metadata=target_metadata, "
+                                                 "transaction_per_migration=True)"))
+    orders = app_db["env"] / "versions" / "b2_orders.py"
+    text = orders.read_text()
+    start = text.index("def downgrade()")
+    orders.write_text(text[:start] + "def downgrade() -> None:\n"
+                      "    raise RuntimeError('orders cannot be dropped: irreversible migration')\n")
+    act = alembic(app_db, FIRST)
+    description = await describe_safely(act, ctx)
+    assert any(line.startswith("transactions: one transaction per migration") for line in description.details)
+    result = await run_safely(act, ctx)
+    assert result.status == "failed"
+    assert revision_of(app_db["path"]) == MIDDLE  # c3 was undone and committed, b2 refused
+    assert f"the database was left at revision {MIDDLE} (started at {HEAD}, target {FIRST})" in result.error
+    assert "irreversible migration" in result.error
+    assert result.details["revision"] == MIDDLE and result.details["previous_revision"] == HEAD
+    checks = await verify_safely(act, ctx)
+    assert not checks[0].ok and checks[0].observed == MIDDLE
+
+
+async def test_plan_review_says_how_the_env_groups_transactions(app_db: dict, ctx: ActionContext) -> None:
+    description = await describe_safely(alembic(app_db, MIDDLE), ctx)
+    mode = next(line for line in description.details if line.startswith("transactions: "))
+    assert "one transaction for the whole downgrade" in mode and "sqlite DDL is not transactional" in mode
+
+
 async def test_changed_row_count_fails_with_the_numbers(app_db: dict, ctx: ActionContext, tmp_path: Path) -> None:
     act = alembic(app_db, FIRST, safety={"row_count_tables": ["users", "orders"], "backup_dir": str(tmp_path / "bk")})
     result = await run_safely(act, ctx)
