@@ -16,15 +16,12 @@ from rollback_tui.plan.models import Plan
 from rollback_tui.secrets import SecretStore
 
 EXIT_OK, EXIT_INVALID, EXIT_BLOCKED = 0, 2, 3
-SCHEMA_ID = "https://rollback-tui.invalid/schema/plan-v1.json"
 
 
 def plan_schema() -> dict:
-    schema = Plan.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = SCHEMA_ID
-    schema["title"] = "rollback-tui plan"
-    return schema
+    from rollback_tui.plan.schema import published_schema
+
+    return published_schema(Plan.model_json_schema())
 
 
 def cmd_schema() -> int:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from rollback_tui.errors import PlanError
 from rollback_tui.plan.models import Plan
+from rollback_tui.plan.typed import Refused, VarStr
 from rollback_tui.plan.types import DEFAULT_ORDER, SCOPE_STEP, STEP_ORDER, Scope
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
 
@@ -102,7 +103,11 @@ def _substitute(value: Any, path: Path_, env: Mapping[str, str], secrets: set[st
                           f"--var {name}=VALUE{suggestion}")
         return match.group(0)
 
-    return _REF.sub(replace, value)
+    whole = _REF.fullmatch(value)
+    result = _REF.sub(replace, value)
+    if whole and not whole.group(1) and not quote and whole.group(2).strip() in env:
+        return VarStr(result, whole.group(2).strip())  # a typed field may read it as its type (plan/typed.py)
+    return result
 
 
 def _variables(data: dict[str, Any], overrides: Mapping[str, str], plan_path: Path,
@@ -225,8 +230,11 @@ def _report_validation(exc: ValidationError, data: Any, problems: _Problems) -> 
             field = path[-1]
             problems.at(path[:-1], f"{_dotted(path[:-1]) or 'top level'}: missing required key {field!r}")
             continue
-        message = _clean(error["msg"])
         given = error.get("input")
+        if isinstance(given, Refused):  # refused as the published schema refuses it (plan/typed.py)
+            problems.at(path, f"{_dotted(path)}: {given.message}")
+            continue
+        message = _clean(error["msg"])
         if kind == "enum" and isinstance(given, str):
             options = [o.strip(" '") for o in str(error.get("ctx", {}).get("expected", "")).replace(" or ", ", ").split(",")]
             close = difflib.get_close_matches(given, options, n=1)

@@ -6,7 +6,9 @@ import re
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
+
+from rollback_tui.plan.typed import check_typed
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -63,6 +65,16 @@ class Strict(BaseModel):
     """Base of every plan model: unknown keys are errors, values are not coerced loosely."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_like_the_schema(cls, data: Any) -> Any:
+        """Integers, numbers, booleans and fixed words as the published schema types them (plan/typed.py)."""
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {key: check_typed(value, fields[key].annotation, fields[key].metadata) if key in fields else value
+                for key, value in data.items()}
 
 
 class StepId(str, Enum):
