@@ -181,7 +181,7 @@ class UnleashAdapter:
                                                   f"rollout {rollout} %", rollout == "0"))
                         admin_off = admin_off and rollout == "0"
             # the Client API can only come round to what the Admin API says: wait for it only when that is off
-            checks += await ClientView(self, action, ctx, client, timeout).checks(
+            checks += await ClientView(action, ctx, client, timeout).checks(
                 wait=action.client_wait if admin_off else 0.0)
         return checks
 
@@ -189,8 +189,7 @@ class UnleashAdapter:
 class ClientView:
     """What SDKs get from `GET /api/client/features`: polled with If-None-Match until it agrees, within a budget."""
 
-    def __init__(self, adapter: UnleashAdapter, action: UnleashAction, ctx: ActionContext, client: Any,
-                 timeout: float) -> None:
+    def __init__(self, action: UnleashAction, ctx: ActionContext, client: Any, timeout: float) -> None:
         self.action, self.ctx, self.client, self.timeout = action, ctx, client, timeout
         self.url = f"{action.url.rstrip('/')}/api/client/features?environment={quote(action.environment, safe='')}"
         self.etag: str | None = None

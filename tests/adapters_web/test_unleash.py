@@ -211,6 +211,8 @@ async def test_plain_strategy_types_are_the_servers(unleash_server: UnleashServe
     """The adapter assumes only the open-source server's strategy types; that server refuses the others."""
     from rollback_tui.adapters.unleash import BUILTIN_STRATEGIES
 
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"`unleash-server` {unleash_server.version} (npm" in readme  # the adapter table names what ran here
     body = unleash_server.admin("GET", "/api/admin/strategies")
     assert {s["name"] for s in body["strategies"] if not s.get("deprecated")} >= set(BUILTIN_STRATEGIES)
     name = feature(unleash_server, "types", [])
@@ -218,3 +220,20 @@ async def test_plain_strategy_types_are_the_servers(unleash_server: UnleashServe
         "POST", f"/api/admin/projects/default/features/{name}/environments/production/strategies",
         {"name": "userWithId", "parameters": {"userIds": "42"}})
     assert status == 400 and "userWithId" in str(answer)
+
+
+async def test_custom_strategy_is_left_alone_and_the_flag_still_goes_off(unleash_server: UnleashServer,
+                                                                          uctx: ActionContext) -> None:
+    server = unleash_server
+    custom = f"tenantRollout{next(_names)}"
+    server.admin("POST", "/api/admin/strategies", {"name": custom, "description": "a team's own strategy",
+                                                   "parameters": [{"name": "tenants", "type": "list"}]})
+    name = feature(server, "custom", [{"name": custom, "parameters": {"tenants": "a,b"}}, rollout("40", "custom")])
+    act = action(server, [name])
+    description = await describe_safely(act, uctx)
+    assert any(f"strategy {custom!r} is not a built-in strategy" in risk for risk in description.risks)
+    assert (await run_safely(act, uctx)).ok
+    strategies = admin_env(server, name, "production")["strategies"]
+    assert [s["parameters"] for s in strategies if s["name"] == custom] == [{"tenants": "a,b"}]
+    checks = await verify_safely(act, uctx)
+    assert all(check.ok for check in checks), checks
