@@ -262,7 +262,8 @@ class ClientView:
             if final or elapsed >= wait:
                 if not agreed and not final and wait > 0:
                     for check in checks:
-                        check.observed += f", still after {elapsed:.1f}s"
+                        if not check.ok:
+                            check.observed += f", still after {elapsed:.1f}s"
                 elif agreed and elapsed >= 0.05:
                     self.ctx.log(f"Unleash Client API agrees after {elapsed:.1f}s")
                 return checks

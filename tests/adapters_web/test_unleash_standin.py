@@ -74,15 +74,22 @@ async def test_client_api_that_never_agrees_fails_with_what_it_said(serve: Calla
 
     def stuck(request: Request) -> Reply:
         seen.append(request.headers.get("if-none-match"))
-        return Reply(304, b"") if seen[-1] == '"abc:7:v1"' else Reply(200, client_answer(True, "50", 7))
+        if seen[-1] == '"abc:7:v1"':
+            return Reply(304, b"")
+        answer = client_answer(True, "50", 7)
+        answer["features"].append({"name": "old-banner", "enabled": False, "strategies": []})
+        return Reply(200, answer)
 
-    server = serve(off_fake(stuck))
+    fake = off_fake(stuck)
+    fake.add("default", "old-banner", "production", False, [])
+    server = serve(fake)
     started = time.monotonic()
-    checks = await verify_safely(action(server.url, client_wait=0.8), ctx)
+    checks = await verify_safely(action(server.url, flags=["new-checkout", "old-banner"], client_wait=0.8), ctx)
     elapsed = time.monotonic() - started
-    assert [c.ok for c in checks] == [True, True, False]  # the Admin API says off, SDKs still get it on
-    assert checks[2].check == "unleash new-checkout Client API (production)"
-    assert checks[2].observed.startswith("enabled, flexibleRollout 50 % (revision 7), still after 0.")
+    assert [c.ok for c in checks] == [True, True, True, False, True]  # the Admin API says off, SDKs still get it on
+    assert checks[3].check == "unleash new-checkout Client API (production)"
+    assert checks[3].observed.startswith("enabled, flexibleRollout 50 % (revision 7), still after 0.")
+    assert checks[4].observed == "disabled (revision 7)"  # the flag that agrees is not marked as waited on
     assert 0.8 <= elapsed < 3
     assert seen[0] is None and len(seen) >= 3 and set(seen[1:]) == {'"abc:7:v1"'}  # ETag sent back: 304s
     assert len(seen) <= 12  # backoff, not a busy loop
