@@ -128,7 +128,7 @@ ADAPTERS: dict[str, str] = {
     "shell": "rollback_tui.adapters.shell:ShellAdapter",
     "ssh": "rollback_tui.adapters.ssh:SshAdapter",
     "flagd": "rollback_tui.adapters.flags:FlagdAdapter",
-    "unleash": "rollback_tui.adapters.flags:UnleashAdapter",
+    "unleash": "rollback_tui.adapters.unleash:UnleashAdapter",
     "http_flag": "rollback_tui.adapters.flags:HttpFlagAdapter",
     "git": "rollback_tui.adapters.git:GitAdapter",
     "kubectl": "rollback_tui.adapters.kube:KubectlAdapter",

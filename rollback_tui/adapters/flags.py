@@ -1,4 +1,4 @@
-"""Feature-flag adapters: flagd flag-definition files, the Unleash Admin API, and a generic HTTP flag API."""
+"""Feature-flag adapters: flagd flag-definition files and a generic HTTP flag API (Unleash lives in unleash.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
 from rollback_tui.adapters.config import atomic_write, backup_file, read_bytes, resolve_path, utc_stamp
@@ -21,7 +20,7 @@ from rollback_tui.adapters.httputil import (
     show_json,
 )
 from rollback_tui.errors import AdapterError, RollbackError
-from rollback_tui.plan.actions import FlagdAction, HttpFlagAction, UnleashAction
+from rollback_tui.plan.actions import FlagdAction, HttpFlagAction
 
 _DESCRIBE_TIMEOUT = 10.0  # describe only reads; a plan review must not hang on a slow flag service
 
@@ -248,146 +247,9 @@ class FlagdAdapter:
         return checks
 
 
-# ---------------------------------------------------------------- Unleash Admin API
+# ---------------------------------------------------------------- Unleash: its own module, re-exported here
 
-_ROLLOUT_PARAM = {"flexibleRollout": "rollout", "gradualRolloutRandom": "percentage",
-                  "gradualRolloutSessionId": "percentage", "gradualRolloutUserId": "percentage"}
-_STRATEGY_FIELDS = ("name", "title", "disabled", "sortOrder", "constraints", "parameters", "variants", "segments")
-
-
-class UnleashAdapter:
-    """Turns toggles off in one environment and sets gradual rollouts to 0 %, via the Admin API."""
-
-    kind: ClassVar[str] = "unleash"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
-
-    def _feature_url(self, action: UnleashAction, flag: str) -> str:
-        base = action.url.rstrip("/")
-        return f"{base}/api/admin/projects/{quote(action.project, safe='')}/features/{quote(flag, safe='')}"
-
-    def _env_url(self, action: UnleashAction, flag: str) -> str:
-        return f"{self._feature_url(action, flag)}/environments/{quote(action.environment, safe='')}"
-
-    def _headers(self, action: UnleashAction, ctx: ActionContext) -> dict[str, str]:
-        return {"Authorization": ctx.expand(action.token), "Accept": "application/json"}
-
-    async def _read(self, action: UnleashAction, ctx: ActionContext, client: Any, flag: str,
-                    timeout: float, log: bool = True) -> tuple[bool, list[dict[str, Any]]]:
-        """(enabled, strategies) of the flag in the action's environment, from GET .../features/{flag}."""
-        answer = await send(ctx, client, "GET", self._feature_url(action, flag), headers=self._headers(action, ctx),
-                            timeout=timeout, log=log)
-        if answer.status != 200:
-            raise answer.fail("200")
-        body = answer.json()
-        for env in body.get("environments", []) if isinstance(body, dict) else []:
-            if isinstance(env, dict) and env.get("name") == action.environment:
-                strategies = env.get("strategies")
-                if strategies is None:  # older servers list strategies only on their own endpoint
-                    strategies = await self._strategies(action, ctx, client, flag, timeout, log)
-                return bool(env.get("enabled")), [s for s in strategies if isinstance(s, dict)]
-        raise AdapterError(f"Unleash flag {flag!r} has no environment {action.environment!r}",
-                           hint="check the environment name in the plan")
-
-    async def _strategies(self, action: UnleashAction, ctx: ActionContext, client: Any, flag: str,
-                          timeout: float, log: bool = True) -> list[dict[str, Any]]:
-        answer = await send(ctx, client, "GET", f"{self._env_url(action, flag)}/strategies",
-                            headers=self._headers(action, ctx), timeout=timeout, log=log)
-        if answer.status != 200:
-            raise answer.fail("200")
-        body = answer.json()
-        if not isinstance(body, list):
-            raise AdapterError(f"{answer.label}: expected a list of strategies")
-        return [item for item in body if isinstance(item, dict)]
-
-    @staticmethod
-    def _rollout(strategy: dict[str, Any]) -> tuple[str, str] | None:
-        """(parameter name, value) of a gradual-rollout strategy; None for other strategies."""
-        param = _ROLLOUT_PARAM.get(str(strategy.get("name")))
-        if param is None:
-            return None
-        parameters = strategy.get("parameters") or {}
-        return param, str(parameters.get(param, "100"))
-
-    async def describe(self, action: UnleashAction, ctx: ActionContext) -> Description:
-        details: list[str] = []
-        risks: list[str] = []
-        timeout = min(_DESCRIBE_TIMEOUT, action.timeout)
-        async with new_client(timeout) as client:
-            for flag in action.flags:
-                try:
-                    enabled, strategies = await self._read(action, ctx, client, flag, timeout, log=False)
-                except RollbackError as exc:
-                    details.append(f"flag {flag} in {action.environment}: enabled -> disabled (current state unknown)")
-                    risks.append(f"cannot read flag {flag}: {str(exc).splitlines()[0]}")
-                    continue
-                details.append(f"flag {flag} in {action.environment}: "
-                               f"{'enabled -> disabled' if enabled else 'already disabled'}")
-                for strategy in strategies if action.zero_rollout else []:
-                    rollout = self._rollout(strategy)
-                    if rollout and rollout[1] != "0":
-                        details.append(f"  {strategy.get('name')} {strategy.get('id')}: {rollout[1]} % -> 0 %")
-        summary = (f"Unleash {action.url}: disable {len(action.flags)} flag(s) in {action.environment}"
-                   + (" and set gradual rollouts to 0 %" if action.zero_rollout else ""))
-        return Description(summary, details, risks)
-
-    async def _zero(self, action: UnleashAction, ctx: ActionContext, client: Any, flag: str,
-                    timeout: float) -> list[str]:
-        zeroed = []
-        for strategy in await self._strategies(action, ctx, client, flag, timeout):
-            rollout = self._rollout(strategy)
-            if rollout is None or rollout[1] == "0":
-                continue
-            body = {name: strategy[name] for name in _STRATEGY_FIELDS if strategy.get(name) is not None}
-            body["parameters"] = {**(strategy.get("parameters") or {}), rollout[0]: "0"}
-            url = f"{self._env_url(action, flag)}/strategies/{quote(str(strategy.get('id')), safe='')}"
-            answer = await send(ctx, client, "PUT", url, headers=self._headers(action, ctx), json_body=body,
-                                timeout=timeout)
-            if answer.status not in (200, 201, 204):
-                raise answer.fail("200")
-            ctx.log(f"flag {flag}: {strategy.get('name')} {strategy.get('id')} rollout {rollout[1]} % -> 0 %")
-            zeroed.append(str(strategy.get("id")))
-        return zeroed
-
-    async def run(self, action: UnleashAction, ctx: ActionContext) -> ActionResult:
-        timeout = request_timeout(action.timeout)
-        done: dict[str, Any] = {}
-        errors: list[str] = []
-        async with new_client(timeout) as client:
-            for flag in action.flags:  # keep going: every flag turned off counts in an incident
-                try:
-                    answer = await send(ctx, client, "POST", f"{self._env_url(action, flag)}/off",
-                                        headers=self._headers(action, ctx), timeout=timeout)
-                    if answer.status not in (200, 202, 204):
-                        raise answer.fail("200")
-                    ctx.log(f"flag {flag}: disabled in {action.environment}")
-                    zeroed = await self._zero(action, ctx, client, flag, timeout) if action.zero_rollout else []
-                    done[flag] = {"disabled": True, "strategies_zeroed": zeroed}
-                except RollbackError as exc:
-                    errors.append(f"flag {flag}: {exc}")
-                    ctx.log(f"flag {flag}: FAILED: {str(exc).splitlines()[0]}", stream="stderr")
-        if errors:
-            return ActionResult("failed", error=ctx.redactor("\n".join(errors)), details={"flags": done})
-        return ActionResult("ok", details={"flags": done})
-
-    async def verify(self, action: UnleashAction, ctx: ActionContext) -> list[CheckResult]:
-        timeout = request_timeout(max(action.timeout, 5.0))
-        checks: list[CheckResult] = []
-        async with new_client(timeout) as client:
-            for flag in action.flags:
-                try:
-                    enabled, strategies = await self._read(action, ctx, client, flag, timeout)
-                except RollbackError as exc:
-                    checks.append(CheckResult(f"unleash {flag} in {action.environment}", "disabled",
-                                              f"unreadable: {str(exc).splitlines()[0]}", False))
-                    continue
-                checks.append(CheckResult(f"unleash {flag} in {action.environment}", "disabled",
-                                          "enabled" if enabled else "disabled", not enabled))
-                for strategy in strategies if action.zero_rollout else []:
-                    rollout = self._rollout(strategy)
-                    if rollout is not None:
-                        checks.append(CheckResult(f"unleash {flag} {strategy.get('name')} {strategy.get('id')}",
-                                                  "rollout 0 %", f"rollout {rollout[1]} %", rollout[1] == "0"))
-        return checks
+from rollback_tui.adapters.unleash import UnleashAdapter  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- generic HTTP flag API

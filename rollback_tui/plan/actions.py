@@ -129,7 +129,7 @@ class FlagdAction(ActionBase):
 
 
 class UnleashAction(ActionBase):
-    """Disable flags in one environment through the Unleash Admin API and set gradual rollouts to 0 %."""
+    """Disable flags in one environment through the Unleash Admin API and set flexibleRollout rollouts to 0 %."""
 
     kind: Literal["unleash"]
     url: str
@@ -137,13 +137,17 @@ class UnleashAction(ActionBase):
     project: str = "default"
     """Unleash project id."""
     environment: str
-    """Unleash environment, e.g. production."""
+    """Unleash environment, e.g. production (the open-source server has `development` and `production`)."""
     flags: list[str] = Field(min_length=1)
     """Feature toggle names."""
     token: SecretRef
     """Admin API token, as `${secrets.NAME}`."""
     zero_rollout: bool = True
-    """Also set every flexibleRollout strategy's rollout to 0."""
+    """Also set every `flexibleRollout` strategy's rollout to 0 (the only built-in strategy with a percentage)."""
+    client_token: SecretRef | None = None
+    """Client API token of this environment, as `${secrets.NAME}`: verify reads what SDKs get with it."""
+    client_wait: float = Field(10.0, ge=0, le=20)
+    """Seconds verify waits for the Client API to agree with the Admin API (it lags by about a second)."""
 
 
 class HttpFlagAction(ActionBase):

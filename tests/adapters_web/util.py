@@ -1,4 +1,4 @@
-"""Loopback HTTP servers for the web adapter tests: a generic recorder and a small Unleash Admin API."""
+"""Loopback HTTP servers for the web adapter tests: a generic recorder and an Unleash stand-in for error cases."""
 
 from __future__ import annotations
 
@@ -91,12 +91,14 @@ class Loopback:
 
 @dataclass
 class UnleashFake:
-    """The Admin API requests the adapter uses, as documented; a wrong token gets 401."""
+    """The Admin API requests the adapter uses, for what the real server cannot be made to do (500s, stuck or
+    malformed Client API answers); the real server is tested in test_unleash.py."""
 
     token: str
     # project -> feature -> environment -> {"enabled": bool, "strategies": [...]}
     projects: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
     fail_with: int | None = None  # answer every request with this status (500 tests)
+    client: Handler | None = None  # answers GET /api/client/features when set (malformed or stuck Client API)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     _FEATURE = re.compile(r"^/api/admin/projects/([^/]+)/features/([^/]+)$")
@@ -124,6 +126,8 @@ class UnleashFake:
 
     def _route(self, request: Request) -> Reply:
         path = request.path
+        if request.method == "GET" and path.startswith("/api/client/features") and self.client is not None:
+            return self.client(request)
         if request.method == "GET" and (m := self._FEATURE.match(path)):
             envs = self._env(m[1], m[2])
             if envs is None:
