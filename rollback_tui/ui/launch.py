@@ -161,6 +161,7 @@ def resume(opts: Any) -> int:
 @gc_held
 def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path | None, theme: str | None) -> int:
     """`rollback-tui replay REPORT|JOURNAL`: read-only, at the recorded pace times `speed`."""
+    from rollback_tui.report.allowed import find_source
     from rollback_tui.report.load import load_events
     from rollback_tui.ui.app import CockpitApp
     from rollback_tui.ui.drivers import ReplayDriver
@@ -169,7 +170,7 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
         print("rollback-tui: --speed must be greater than 0", file=sys.stderr)
         return EXIT_USAGE
     try:
-        loaded = _call_with_supported(load_events, Path(source), allowed_signers=allowed_signers)
+        loaded = _call_with_supported(load_events, Path(source), trust_source=find_source(allowed_signers))
     except RollbackError as exc:
         print(f"rollback-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -178,7 +179,8 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
         print(f"rollback-tui: {source}: {warning}", file=sys.stderr)
         for problem in getattr(loaded.verify, "problems", []) or []:
             print(f"  {problem}", file=sys.stderr)
-        print("  to look at it anyway: rollback-tui replay --unverified ...", file=sys.stderr)
+        print("  to look at it anyway (shown UNVERIFIED on screen): rollback-tui replay --unverified ...",
+              file=sys.stderr)
         return EXIT_SIGNATURE
     if not loaded.events:
         print(f"rollback-tui: {source}: no events to replay", file=sys.stderr)
@@ -189,7 +191,8 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
 
 
 def replay_status(loaded: Any) -> tuple[str, str]:
-    """(note, warning) for the header: verified, unsigned journal, or FAILED verification (shown all the time)."""
+    """(note, warning) for the header: verified by a trusted signer, unsigned journal, or UNVERIFIED (no trusted
+    signer, or FAILED verification), shown all the time."""
     dropped = f" · {len(loaded.dropped)} unreadable line(s) dropped" if getattr(loaded, "dropped", None) else ""
     if loaded.source == "journal":
         return f"journal (not signed, not verified){dropped}", ""
@@ -199,6 +202,9 @@ def replay_status(loaded: Any) -> tuple[str, str]:
     if verify.ok:
         signers = ", ".join(getattr(s, "identity", "") or getattr(s, "fingerprint", "") for s in verify.signers)
         return f"✔ report verified{(': signed by ' + signers) if signers else ''}{dropped}", ""
+    if getattr(verify, "unverified", False) and getattr(verify, "integrity_ok", False) and all(
+            "signer is unverified" in p for p in verify.problems):
+        return dropped.lstrip(" ·"), "UNVERIFIED: no trusted signer (no allowed-signers source says whose key signed it)"
     return dropped.lstrip(" ·"), "UNVERIFIED: this report FAILED verification"
 
 
