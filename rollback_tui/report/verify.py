@@ -34,6 +34,9 @@ class SignerInfo:
     """Why not ok, or what was (not) checked."""
     valid: bool = False
     """The signature alone is cryptographically valid over the file (says nothing of whose key it is)."""
+    trusted: bool = False
+    """Valid, and the allowed-signers source vouches for the key as `identity` in namespace rollback-tui
+    (exactly what `ssh-keygen -Y verify -I identity` decides)."""
 
 
 @dataclass
@@ -158,7 +161,7 @@ def _signer(sig_path: Path, raw: bytes, lf: bytes, change: str, identity: str, r
                 f"{sig_path.name}: key {sig.fingerprint} is not trusted to sign as {identity!r} in namespace "
                 f"rollback-tui: {why}", "")
     return (SignerInfo(identity, role, sig.fingerprint, True, f"trusted as {identity!r} by {allowed.source.path}",
-                       valid=True), "", "")
+                       valid=True, trusted=True), "", "")
 
 
 def _source(allowed_signers: Path | None, source: Source | None) -> AllowedSigners | None:
@@ -247,7 +250,7 @@ def _verify(path: Path, allowed: AllowedSigners | None, identity: str | None, re
         info, problem, note = _signer(sig_path, raw, lf, change, operator, "operator", allowed)
         claimed = re.search(r"SHA256:[A-Za-z0-9+/]+", parsed.header.signature)
         if info.valid and claimed and claimed.group(0) != info.fingerprint:
-            info.ok = info.valid = False
+            info.ok = info.valid = info.trusted = False
             problem = (f"the report names key {claimed.group(0)} but {sig_path.name} was made with {info.fingerprint}")
         if identity is not None and identity != operator:
             info.ok = False

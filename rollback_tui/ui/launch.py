@@ -63,6 +63,8 @@ def _run_app(app: Any, *, announce: bool = True) -> int:
         print(f"journal: {app.report_info['journal']}\n  the session can be continued with "
               f"'rollback-tui resume {app.report_info['journal']}'", file=sys.stderr)
     elif app.report_info.get("path") and announce:
+        if Path(f"{app.report_info['path']}.sig").exists():
+            print(f"signature: {app.report_info['path']}.sig")
         print(f"report: {app.report_info['path']}")
         if app.report_info.get("journal"):
             print(f"journal: {app.report_info['journal']}")
