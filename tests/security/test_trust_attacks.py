@@ -318,3 +318,35 @@ async def test_replay_unverified_shows_it_in_the_header(tmp_path: Path, people: 
         await pilot.pause()
         shown = " ".join(str(w.render()) for w in app.screen.walk_children() if hasattr(w, "render"))
         assert "UNVERIFIED" in shown
+
+
+def test_resume_signs_a_report_whose_signature_a_crash_lost(tmp_path: Path, people: dict[str, Key]) -> None:
+    import yaml
+
+    steps = [{"id": sid, "actions": [{"id": "a", "kind": "shell", "argv": ["echo", sid]}]}
+             for sid in ("assess", "flags", "code", "validate")]
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"version": 1, "metadata": {"name": "crash test"},
+                                    "rollback": {"scope": ["flags", "code"]}, "steps": steps}))
+    common = ["--headless", "--answers", "auto", "--operator", "root", "--sign-key", str(people["root"].path)]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rollback_tui", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+
+    done = cli("run", str(plan), *common, "--journal", "j.jsonl")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report, signature = tmp_path / "j.md", tmp_path / "j.md.sig"
+    written = report.read_bytes()
+    signature.unlink()  # the crash: the report is on disk, its .sig never made it
+    trust = trust_file(tmp_path, people, "root")
+    assert not verify_report(report, allowed_signers=trust).ok
+    again = cli("resume", "j.jsonl", *common)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"signature: {signature.resolve()}" in again.stdout
+    assert report.read_bytes() == written  # regenerated from the journal: the very same bytes, now signed
+    assert verify_report(report, allowed_signers=trust).ok
+    assert agree(report, signature, trust, "root")
+    before = signature.read_bytes()
+    assert cli("resume", "j.jsonl", *common).returncode == 0  # signed already: nothing is rewritten
+    assert signature.read_bytes() == before
