@@ -138,12 +138,30 @@ def decode(blob: bytes) -> SshSig:
     return SshSig(public_key, namespace, hash_alg, signature)
 
 
-def load(path: Path) -> SshSig:
+#: An armored SSHSIG of a 16k-bit RSA key is under 4 KB; anything near this cap is not a signature.
+MAX_SIG_BYTES = 64 * 1024
+
+
+def read_small(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes: a FIFO, device or huge file is refused, never read."""
+    import os
+    import stat
+
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SignatureError(f"{what} {path} is not a regular file")
+            data = handle.read(limit + 1)
     except OSError as exc:
-        raise SignatureError(f"cannot read signature {path}: {exc.strerror or exc}") from None
-    return decode(unarmor(data))
+        raise SignatureError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise SignatureError(f"{what} {path} is larger than {limit} bytes")
+    return data
+
+
+def load(path: Path) -> SshSig:
+    return decode(unarmor(read_small(path, MAX_SIG_BYTES, "signature")))
 
 
 def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> bytes:

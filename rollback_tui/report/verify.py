@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import stat
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,8 @@ from rollback_tui.report.chain import decode_log
 from rollback_tui.report.document import TITLE_PREFIX, ParsedReport, parse_report
 from rollback_tui.report.render import FORMAT_MARK, LOG_HEADING, compose, signed_operator, split_sections
 
+COSIGNERS_MAX_BYTES = 256 * 1024
+COSIGNERS_MAX = 100
 #: Logs at least this long are frozen out of the cyclic GC once loaded (see verify_report).
 FREEZE_AT = 10_000
 ALLOWED_SIGNERS_HINT = SOURCES_HINT + ' (lines like `alice namespaces="rollback-tui" ssh-ed25519 AAAA...`)'
@@ -67,10 +71,13 @@ def cosigners_path(report: Path) -> Path:
 
 def read_cosigners(report: Path) -> list[dict[str, Any]]:
     path = cosigners_path(report)
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
     try:
-        entries = json.loads(path.read_text()).get("cosigners", [])
+        data = sshsig.read_small(path, COSIGNERS_MAX_BYTES, "co-signers file")
+        entries = json.loads(data.decode("utf-8", "replace")).get("cosigners", [])
+        if not isinstance(entries, list) or len(entries) > COSIGNERS_MAX:
+            raise ValueError(f"'cosigners' must be a list of at most {COSIGNERS_MAX} entries")
     except (OSError, ValueError, AttributeError) as exc:
         raise SignatureError(f"co-signers file {path} is unreadable: {exc}") from None
     return [e for e in entries if isinstance(e, dict)]
@@ -141,7 +148,7 @@ def _check_signature(sig_path: Path, raw: bytes, lf: bytes, change: str) -> tupl
 def _signer(sig_path: Path, raw: bytes, lf: bytes, change: str, identity: str, role: str,
             allowed: AllowedSigners | None) -> tuple[SignerInfo, str, str]:
     """(info, problem, line-endings note) for one signature file: valid over the bytes, then vouched for."""
-    if not sig_path.exists():
+    if not os.path.lexists(sig_path):
         return SignerInfo(identity, role, "", False, "signature file missing"), f"signature file {sig_path} is missing", ""
     try:
         key, sig, note = _check_signature(sig_path, raw, lf, change)
@@ -211,6 +218,9 @@ def _operator(parsed: ParsedReport, events: list[Event], identity: str | None, p
 
 def _verify(path: Path, allowed: AllowedSigners | None, identity: str | None, require_roles: tuple[str, ...]) -> VerifyResult:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ReportError(f"{path} is not a regular file (a FIFO, device or directory is never read)",
+                              hint="pass the <name>.md file the session wrote")
         raw = path.read_bytes()
     except OSError as exc:
         raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None

@@ -350,3 +350,63 @@ def test_resume_signs_a_report_whose_signature_a_crash_lost(tmp_path: Path, peop
     before = signature.read_bytes()
     assert cli("resume", "j.jsonl", *common).returncode == 0  # signed already: nothing is rewritten
     assert signature.read_bytes() == before
+
+
+@pytest.mark.parametrize("planted", ["sig-fifo", "sig-dev-zero", "cosigners-fifo", "cosigners-dev-zero", "report-fifo"])
+def test_planted_special_files_are_refused_not_read(tmp_path: Path, people: dict[str, Key], planted: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    report = signed(tmp_path, people["root"])
+    trust = trust_file(tmp_path, people, "root")
+    name, kind = planted.split("-", 1)
+    target = {"sig": sig(report), "cosigners": Path(f"{report}.cosigners"), "report": report}[name]
+    target.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/zero")
+    code, out = verify_cli(capsys, str(tmp_path / "r.md"), "--allowed-signers", str(trust))
+    assert code == (2 if name == "report" else 6), out
+    assert "is not a regular file" in out and "result: OK" not in out
+
+
+KINDS = [("ed25519", ["-t", "ed25519"]), ("ecdsa256", ["-t", "ecdsa", "-b", "256"]),
+         ("ecdsa384", ["-t", "ecdsa", "-b", "384"]), ("ecdsa521", ["-t", "ecdsa", "-b", "521"]),
+         ("rsa", ["-t", "rsa", "-b", "2048"])]
+
+
+@pytest.mark.parametrize("kind, args", KINDS, ids=[k for k, _ in KINDS])
+def test_every_key_type_both_ways_with_cryptography(tmp_path: Path, kind: str, args: list[str]) -> None:
+    key = tmp_path / f"id_{kind}"
+    subprocess.run(["ssh-keygen", "-q", *args, "-N", "", "-C", kind, "-f", str(key)], check=True, capture_output=True)
+    trust = allowed(tmp_path / "allowed_signers", [f"root {Path(f'{key}.pub').read_text().strip()}"])
+    report = signed(tmp_path, Key(key))  # signed by our cryptography-based signer
+    assert agree(report, sig(report), trust, "root") and verify_report(report, allowed_signers=trust).ok
+    sig(report).unlink()
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-n", "rollback-tui", "-f", str(key), str(report)], check=True,
+                   capture_output=True)  # signed by OpenSSH
+    assert agree(report, sig(report), trust, "root") and verify_report(report, allowed_signers=trust).ok
+
+
+@pytest.mark.parametrize("algorithm, accepted", [("rsa-sha2-256", True), ("rsa-sha2-512", True), ("ssh-rsa", False)])
+def test_rsa_signature_algorithms(tmp_path: Path, algorithm: str, accepted: bool) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from rollback_tui.report import sshsig
+
+    key = tmp_path / "id_rsa"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(key)], check=True,
+                   capture_output=True)
+    trust = allowed(tmp_path / "allowed_signers", [f"root {Path(f'{key}.pub').read_text().strip()}"])
+    report = signed(tmp_path, Key(key))
+    private = serialization.load_ssh_private_key(key.read_bytes(), None)
+    public = sshsig.decode(sshsig.unarmor(sig(report).read_bytes())).public_key
+    digest = {"rsa-sha2-256": hashes.SHA256(), "rsa-sha2-512": hashes.SHA512(), "ssh-rsa": hashes.SHA1()}[algorithm]
+    raw = private.sign(sshsig.signed_data(report.read_bytes()), padding.PKCS1v15(), digest)  # type: ignore[union-attr]
+    blob = sshsig.encode(public, sshsig.ssh_string(algorithm.encode()) + sshsig.ssh_string(raw))
+    sig(report).write_text(sshsig.armor(blob))
+    result = verify_report(report, allowed_signers=trust)
+    assert agree(report, sig(report), trust, "root", result) == accepted
+    assert result.ok == accepted
+    if not accepted:
+        assert any("(SHA-1) is rejected" in p for p in result.problems)
