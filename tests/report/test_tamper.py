@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from report_sessions import realistic_session
-from report_sshtools import Key, write_allowed
+from report_sshtools import Key, ssh_keygen_verify, write_allowed
 
 from rollback_tui.report import sshsig
 from rollback_tui.report.verify import VerifyResult, verify_report
@@ -42,6 +42,7 @@ def test_intact_report_verifies(tmp_path: Path, report: Path, keys: dict[str, Ke
     allowed = write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"])])
     result = verify_report(report, allowed_signers=allowed)
     assert result.ok and result.integrity_ok and result.signature_ok
+    assert ssh_keygen_verify(report, Path(f"{report}.sig"), allowed, "alice").returncode == 0  # both agree
     assert not result.problems and not result.line_endings_note
     assert result.events == realistic_session()
 
