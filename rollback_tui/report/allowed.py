@@ -102,13 +102,18 @@ def match_pattern_list(text: str, patterns: str) -> int:
 
 
 def _git_allowed_signers() -> Path | None:
-    try:
-        done = subprocess.run(["git", "config", "--get", "gpg.ssh.allowedSignersFile"], capture_output=True,
-                              text=True, timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    value = done.stdout.strip()
-    return Path(os.path.expanduser(value)) if done.returncode == 0 and value else None
+    """git's gpg.ssh.allowedSignersFile from the user's (then the system's) git config, `~` expanded. Never a
+    repository's own config: a report handed over inside a repository must not name its own trust file."""
+    for scope in ("--global", "--system"):
+        try:
+            done = subprocess.run(["git", "config", scope, "--get", "gpg.ssh.allowedSignersFile"], capture_output=True,
+                                  text=True, timeout=10, stdin=subprocess.DEVNULL, cwd="/")
+        except (OSError, subprocess.SubprocessError):
+            return None
+        value = done.stdout.strip()
+        if done.returncode == 0 and value:
+            return Path(os.path.expanduser(value))
+    return None
 
 
 def config_path() -> Path:

@@ -254,6 +254,21 @@ def test_sources_in_order_flag_env_xdg_git(tmp_path: Path, people: dict[str, Key
     assert code == 0 and "from --allowed-signers" in out
 
 
+def test_a_repository_cannot_name_its_own_trust_file(tmp_path: Path, people: dict[str, Key],
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "handed-over"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    forged = allowed(repo / "trust-me", [f"root {people['mallory'].pub}"])
+    subprocess.run(["git", "-C", str(repo), "config", "gpg.ssh.allowedSignersFile", str(forged)], check=True)
+    report = write_report(session("root"), repo / "r.md", sign_key=people["mallory"].path, no_sign=False,
+                          operator="root").path
+    monkeypatch.chdir(repo)
+    code, out = verify_cli(capsys, str(report))
+    assert code == 6 and "allowed signers: none found" in out and "result: OK" not in out
+
+
 def test_a_trust_file_that_is_not_a_regular_file_or_too_big(tmp_path: Path, people: dict[str, Key],
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     report = signed(tmp_path, people["root"])
