@@ -184,7 +184,7 @@ def _token(line: str, pos: int) -> tuple[str, int]:
             continue
         if char == '"':
             quoted = not quoted
-        elif char in " \t" and not quoted:
+        elif char in " \t\r" and not quoted:
             break
         pos += 1
     if quoted:
@@ -207,6 +207,7 @@ def parse_line(line: str, number: int, name: str) -> Entry | None:
     pos = _skip(line, 0)
     if pos >= len(line) or line[pos] == "#":
         return None
+    col = pos + 1
     try:
         principals, pos = _token(line, pos)
         if len(principals) >= 2 and principals[0] == principals[-1] == '"':

@@ -425,3 +425,59 @@ def test_rsa_signature_algorithms(tmp_path: Path, algorithm: str, accepted: bool
     assert result.ok == accepted
     if not accepted:
         assert any("(SHA-1) is rejected" in p for p in result.problems)
+
+
+def test_crlf_allowed_signers_file_is_read(tmp_path: Path, people: dict[str, Key]) -> None:
+    report = signed(tmp_path, people["root"])
+    trust = tmp_path / "allowed_signers"
+    trust.write_bytes(f'# comment\r\nroot namespaces="rollback-tui" {people["root"].pub}\r\n'.encode())
+    result = verify_report(report, allowed_signers=trust)
+    assert agree(report, sig(report), trust, "root", result) and result.ok
+
+
+def test_any_allowed_signers_line_parses_or_is_refused_with_a_position() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rollback_tui.errors import SignatureError
+    from rollback_tui.report.allowed import parse_line
+
+    pieces = st.sampled_from(['root', ',', '*', '!', '"', '\\', ' ', '\t', 'namespaces=', 'valid-before=', 'valid-after=',
+                              '"20990101"', 'cert-authority', 'ssh-ed25519', 'ssh-rsa', 'AAAAC3NzaC1lZDI1NTE5',
+                              'AAAAC3NzaC1lZDI1NTE5AAAAIObPVvkzw63EcpIkKJ7IUvHbHhQUtVXGKiLU5U50X5u+', '=', '#', 'é'])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(pieces, max_size=12).map("".join) | st.text(max_size=80))
+    def check(line: str) -> None:
+        try:
+            parse_line(line, 7, "as")
+        except SignatureError as exc:
+            assert str(exc).startswith("as:7:")
+
+    check()
+
+
+def test_mangled_signatures_are_refused_never_crash(tmp_path: Path) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rollback_tui.errors import SignatureError
+    from rollback_tui.report import sshsig
+    from rollback_tui.report.sshkeys import verify_signature
+
+    s = sshsig.ssh_string
+    kinds = st.sampled_from([b"ssh-ed25519", b"ssh-rsa", b"ecdsa-sha2-nistp256", b"ecdsa-sha2-nistp521", b"x"])
+    field = st.binary(max_size=80) | st.sampled_from([b"", b"\x00", b"\x80" * 3, b"\x01\x00\x01", b"\xff" * 33])
+
+    @settings(max_examples=500, deadline=None)
+    @given(kinds, st.lists(field, max_size=3), st.sampled_from([b"ssh-ed25519", b"rsa-sha2-512", b"ssh-rsa",
+                                                               b"ecdsa-sha2-nistp256"]), field, st.binary(max_size=8))
+    def check(kind: bytes, key_fields: list[bytes], alg: bytes, sig_blob: bytes, tail: bytes) -> None:
+        key = s(kind) + b"".join(s(f) for f in key_fields)
+        try:
+            verify_signature(key, s(alg) + s(sig_blob) + tail, b"data")
+        except SignatureError:
+            return
+        raise AssertionError("a made-up signature verified")
+
+    check()
