@@ -60,6 +60,8 @@ def _key(directory: Path) -> Path:
     path = directory / "id_ed25519"
     key.write_private_key(str(path))
     path.chmod(0o600)
+    # verify trusts only what an allowed_signers file vouches for: the operator "alice" is this key
+    (directory / "allowed_signers").write_bytes(b'alice namespaces="rollback-tui" ' + key.export_public_key())
     return path
 
 
@@ -79,18 +81,19 @@ def main(quick: bool = False) -> list[dict]:
             return [parse_event(line) for line in plain.read_bytes().split(b"\n") if line]
 
         def write_ours() -> Any:
-            return write_report(events, report, sign_key=key, no_sign=False, operator="bench")
+            return write_report(events, report, sign_key=key, no_sign=False, operator="alice")
 
         outcome = write_ours()
         assert outcome.signed, outcome.error
-        assert verify_report(report).ok
+        trust = directory / "allowed_signers"
+        assert verify_report(report, allowed_signers=trust).ok
         write_plain()
         timings: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
         # interleaved, so a noisy neighbour slows both sides of each ratio alike
         for _ in range(runs):
-            for name, run in (("write", write_ours), ("write_base", write_plain), ("verify", lambda: verify_report(report)),
-                              ("load", lambda: load_events(report)), ("read_base", read_plain)):
+            for name, run in (("write", write_ours), ("write_base", write_plain), ("verify", lambda: verify_report(report, allowed_signers=trust)),
+                              ("load", lambda: load_events(report, allowed_signers=trust)), ("read_base", read_plain)):
                 wall, used = _time(run)
                 timings.setdefault(name, []).append(wall)
                 cpu.setdefault(name, []).append(used)

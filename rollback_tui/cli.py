@@ -105,8 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a report's signature and integrity")
     verify.add_argument("report", type=Path)
-    verify.add_argument("--allowed-signers", type=Path, default=None)
-    verify.add_argument("--identity", default=None)
+    verify.add_argument("--allowed-signers", type=Path, default=None,
+                        help="trusted keys (default: $ROLLBACK_TUI_ALLOWED_SIGNERS, ~/.config/rollback-tui/allowed_signers, "
+                             "git's gpg.ssh.allowedSignersFile)")
+    verify.add_argument("--identity", default=None, help="fail unless the report's operator is NAME")
+    verify.add_argument("--require-role", action="append", default=[], metavar="ROLE",
+                        help="fail unless a trusted co-signature for ROLE is there (repeatable)")
 
     cosign = sub.add_parser("cosign", help="add an approver's signature to a report",
                             description="Sign REPORT as an approver: writes REPORT.IDENTITY.sig beside it (SSHSIG, "
@@ -122,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a saved session (report or journal) in the cockpit")
     replay.add_argument("source", type=Path)
     replay.add_argument("--speed", type=float, default=1.0)
-    replay.add_argument("--unverified", action="store_true", help="open a report that fails verification")
+    replay.add_argument("--unverified", action="store_true",
+                        help="open a report that fails verification or has no trusted signer (shown UNVERIFIED)")
     replay.add_argument("--allowed-signers", type=Path, default=None)
     replay.add_argument("--theme", default=None)
 
@@ -164,7 +169,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "plan":
         return _call("rollback_tui.plan.commands:cmd_plan", args.plan, _parse_vars(args.var), args.output)
     if command == "verify":
-        return _call("rollback_tui.report.commands:cmd_verify", args.report, args.allowed_signers, args.identity)
+        return _call("rollback_tui.report.commands:cmd_verify", args.report, args.allowed_signers, args.identity,
+                     args.require_role)
     if command == "cosign":
         return _call("rollback_tui.report.commands:cmd_cosign", args.report, args.key, args.identity, args.role)
     if command == "replay":

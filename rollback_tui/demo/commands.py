@@ -88,6 +88,7 @@ def _finish(report: Path, journal: Path, allowed: Path | None, opts: SessionOpti
                 status = EXIT_SIGNATURE
         print(f"verify it yourself: ssh-keygen -Y verify -f {allowed} -I {opts.operator} -n rollback-tui "
               f"-s {signature} < {report}")
+        print(f"  or: rollback-tui verify {report} --allowed-signers {allowed}")
     elif report.exists():
         print("signature: none (unsigned report)" if opts.no_sign else "signature: none written")
     print(f"sandbox: kept in {kept}" if kept else "sandbox: removed (use --keep DIR to keep it)")

@@ -149,6 +149,8 @@ async def drive(session: Session, out: TextIO | None = None) -> int:
             print(f"signed by: {getattr(report, 'signer', '')}", file=out)
         elif result.report_error:
             print(f"report is unsigned: {result.report_error}", file=out)
+        if getattr(report, "sig_path", None):
+            print(f"signature: {report.sig_path}", file=out)
         print(f"report: {report.path}", file=out)
     else:
         print(f"report not written: {result.report_error}", file=sys.stderr)

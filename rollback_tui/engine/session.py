@@ -385,9 +385,12 @@ class Session:
     # ------------------------------------------------------------ the end
 
     async def _already_finished(self, finished: SessionFinished) -> SessionResult:
-        """Resume of a finished session: nothing to run; the report is written again if it is missing."""
+        """Resume of a finished session: nothing to run; the report is written again if it is missing, or if
+        its `.sig` is (a crash between the two writes: the report is regenerated from the journal and signed)."""
+        from rollback_tui.report.writer import signature_missing
+
         report, error = None, ""
-        if not self.report_path.exists():
+        if not self.report_path.exists() or (not self.no_sign and signature_missing(self.report_path)):
             report, error = await self._write_report(finished.exit_state, finished.message)
         self.journal.close()
         return SessionResult(finished.exit_state, report, self.journal_path, report_error=error,

@@ -19,8 +19,9 @@ def format_result(report: Path, result: VerifyResult) -> str:
     out = [f"report: {report}",
            f"events: {len(result.events)}" + (f" (seq {min(seqs)}-{max(seqs)})" if seqs else "")
            + ("; hash chain intact, every section matches the event log" if result.integrity_ok else "")]
+    out.append(f"allowed signers: {result.trust or 'none found (every signer is UNVERIFIED)'}")
     for signer in result.signers:
-        mark = "ok  " if signer.ok else "FAIL"
+        mark = "ok  " if signer.ok else "UNVERIFIED" if result.unverified and signer.valid else "FAIL"
         who = f"{signer.identity} ({signer.role})"
         key = f" key {signer.fingerprint}" if signer.fingerprint else ""
         out.append(f"signer: [{mark}] {who}{key}" + (f" - {signer.detail}" if signer.detail else ""))
@@ -30,14 +31,29 @@ def format_result(report: Path, result: VerifyResult) -> str:
     if result.problems:
         out.append("problems:")
         out += [f"  - {problem}" for problem in result.problems]
-    out.append("result: OK" if result.ok else "result: FAILED")
+    out.append("result: OK" if result.ok else f"result: {verdict(result)}")
     return "\n".join(out)
 
 
-def cmd_verify(report: Path, allowed_signers: Path | None, identity: str | None) -> int:
-    """0 verified, 6 signature or integrity failure, 2 unreadable or not a report."""
+def verdict(result: VerifyResult) -> str:
+    """FAILED, or UNVERIFIED when the only thing missing is a trusted signer (no allowed-signers source)."""
+    if result.ok:
+        return "OK"
+    if result.unverified and result.integrity_ok and all(s.valid for s in result.signers):
+        only_trust = all("signer is unverified" in p for p in result.problems)
+        if only_trust:
+            return "UNVERIFIED (the signatures are cryptographically valid; nothing says whose keys they are)"
+    return "FAILED"
+
+
+def cmd_verify(report: Path, allowed_signers: Path | None, identity: str | None,
+               require_roles: list[str] | None = None) -> int:
+    """0 verified by a trusted signer, 6 signature, trust or integrity failure, 2 unreadable or not a report."""
+    from rollback_tui.report.allowed import find_source
+
     try:
-        result = verify_report(Path(report), allowed_signers=allowed_signers, identity=identity)
+        result = verify_report(Path(report), source=find_source(allowed_signers), identity=identity,
+                               require_roles=require_roles or [])
     except (ReportError, JournalError) as exc:
         print(f"rollback-tui verify: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

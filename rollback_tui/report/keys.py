@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback_tui.errors import SignatureError
-from rollback_tui.report import agent, sshsig
+from rollback_tui.report import agent, keyfile, sshsig
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 PASSPHRASE_ATTEMPTS = 3
@@ -41,7 +41,9 @@ class Signer:
         try:
             if self._agent_key is not None and self._agent_path:
                 signature = agent.sign(self._agent_path, self._agent_key, data)
-            else:
+            elif isinstance(self._private, keyfile.KeyFile):
+                signature = self._private.sign(data)
+            else:  # an asyncssh key (a format `cryptography` does not read)
                 algorithm = b"rsa-sha2-512" if self._private.algorithm == b"ssh-rsa" else self._private.algorithm
                 signature = self._private.sign(data, algorithm)
         except agent.AgentError as exc:
@@ -65,35 +67,46 @@ def _agent_keys() -> tuple[str | None, list[agent.AgentKey]]:
 def _public_blob_of(key_path: Path) -> bytes | None:
     """The public half from KEY.pub, if it is there (lets the agent sign for a protected key file)."""
     pub = Path(f"{key_path}.pub")
-    if not pub.is_file():
-        return None
-    try:
-        import asyncssh
+    return keyfile.public_blob(pub) if pub.is_file() else None
 
-        return bytes(asyncssh.read_public_key(str(pub)).public_data)
-    except (OSError, ValueError):
-        return None
+
+def _read(path: Path, secret: str | None) -> Signer:
+    """One attempt: `cryptography` for OpenSSH/PEM ed25519, ecdsa and rsa keys; asyncssh for anything else.
+    Raises keyfile.NeedPassphrase / WrongPassphrase, or SignatureError."""
+    try:
+        key = keyfile.load(path, secret)
+        return Signer(key.public_key, key.comment, str(path), _private=key)
+    except keyfile.Unsupported:
+        pass
+    except OSError as exc:
+        raise SignatureError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
+    import asyncssh  # other formats and key types (e.g. PuTTY, ed448)
+
+    try:
+        other = asyncssh.read_private_key(str(path), secret)
+    except asyncssh.KeyImportError as exc:
+        if "Passphrase must be specified" in str(exc):
+            raise keyfile.NeedPassphrase() from None
+        raise SignatureError(f"cannot read signing key {path}: {exc}") from None
+    except asyncssh.KeyEncryptionError as exc:
+        if "Incorrect passphrase" in str(exc):
+            raise keyfile.WrongPassphrase() from None
+        raise SignatureError(f"cannot read signing key {path}: {exc}") from None
+    except OSError as exc:
+        raise SignatureError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
+    return Signer(bytes(other.public_data), other.get_comment() or "", str(path), _private=other)
 
 
 def load_key_file(path: Path, passphrase: Callable[[], str] | None) -> Signer:
     """Decrypt a private key file; a protected key asks `passphrase` (up to 3 times)."""
-    import asyncssh
-
     if not path.is_file():
         raise SignatureError(f"signing key {path} does not exist", hint="pass --sign-key KEY or --no-sign")
     secret: str | None = None
     for attempt in range(PASSPHRASE_ATTEMPTS + 1):
         try:
-            key = asyncssh.read_private_key(str(path), secret)
-            return Signer(bytes(key.public_data), key.get_comment() or "", str(path), _private=key)
-        except asyncssh.KeyImportError as exc:
-            if "Passphrase must be specified" not in str(exc):
-                raise SignatureError(f"cannot read signing key {path}: {exc}") from None
-        except asyncssh.KeyEncryptionError as exc:
-            if "Incorrect passphrase" not in str(exc):
-                raise SignatureError(f"cannot read signing key {path}: {exc}") from None
-        except OSError as exc:
-            raise SignatureError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
+            return _read(path, secret)
+        except (keyfile.NeedPassphrase, keyfile.WrongPassphrase):
+            pass
         if passphrase is None:
             raise SignatureError(
                 f"key {path} is protected by a passphrase: nothing here can ask for it",

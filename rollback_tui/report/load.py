@@ -8,6 +8,7 @@ from typing import Literal
 
 from rollback_tui.engine.events import Event
 from rollback_tui.errors import ReportError
+from rollback_tui.report.allowed import Source
 from rollback_tui.report.verify import VerifyResult, verify_report
 
 
@@ -33,13 +34,15 @@ def _is_journal(path: Path) -> bool:
         raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def load_events(path: Path, *, allowed_signers: Path | None = None, identity: str | None = None) -> LoadedSession:
-    """The events of a report or journal. Raises ReportError (or JournalError) only when nothing can be read."""
+def load_events(path: Path, *, allowed_signers: Path | None = None, identity: str | None = None,
+                trust_source: Source | None = None) -> LoadedSession:
+    """The events of a report or journal. Raises ReportError (or JournalError) only when nothing can be read,
+    SignatureError when the allowed-signers source cannot be read."""
     path = Path(path)
     if _is_journal(path):
         from rollback_tui.engine.journal import read_journal
 
         journal = read_journal(path)
         return LoadedSession(journal.events, "journal", None, list(journal.dropped))
-    result = verify_report(path, allowed_signers=allowed_signers, identity=identity)
+    result = verify_report(path, allowed_signers=allowed_signers, identity=identity, source=trust_source)
     return LoadedSession(result.events, "report", result, list(result.dropped))

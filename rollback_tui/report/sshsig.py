@@ -138,18 +138,36 @@ def decode(blob: bytes) -> SshSig:
     return SshSig(public_key, namespace, hash_alg, signature)
 
 
-def load(path: Path) -> SshSig:
+#: An armored SSHSIG of a 16k-bit RSA key is under 4 KB; anything near this cap is not a signature.
+MAX_SIG_BYTES = 64 * 1024
+
+
+def read_small(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes: a FIFO, device or huge file is refused, never read."""
+    import os
+    import stat
+
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SignatureError(f"{what} {path} is not a regular file")
+            data = handle.read(limit + 1)
     except OSError as exc:
-        raise SignatureError(f"cannot read signature {path}: {exc.strerror or exc}") from None
-    return decode(unarmor(data))
+        raise SignatureError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise SignatureError(f"{what} {path} is larger than {limit} bytes")
+    return data
 
 
-def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> Any:
-    """Check one signature over `message`; returns the asyncssh public key, raises SignatureError why not."""
-    import asyncssh  # slow import: only when a signature is checked
-    from asyncssh.public_key import decode_ssh_public_key
+def load(path: Path) -> SshSig:
+    return decode(unarmor(read_small(path, MAX_SIG_BYTES, "signature")))
+
+
+def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> bytes:
+    """Check one signature over `message` (with `cryptography`, no asyncssh import); returns the signer's
+    public key blob, raises SignatureError saying why not."""
+    from rollback_tui.report.sshkeys import verify_signature
 
     if sig.namespace != namespace:
         raise SignatureError(f"the signature is for namespace {sig.namespace!r}, not {namespace!r}")
@@ -157,29 +175,5 @@ def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> Any:
         raise SignatureError(f"unsupported hash algorithm {sig.hash_alg!r} (sha256 or sha512 expected)")
     if sig.key_type == "ssh-rsa" and sig.sig_alg not in RSA_SHA2:
         raise SignatureError(f"RSA signature algorithm {sig.sig_alg} (SHA-1) is rejected, as OpenSSH rejects it")
-    try:
-        key = decode_ssh_public_key(sig.public_key)
-    except (asyncssh.KeyImportError, ValueError):
-        raise SignatureError(f"unsupported signer key type {sig.key_type!r} (certificates are not supported)") from None
-    try:
-        good = key.verify(signed_data(message, namespace, sig.hash_alg), sig.signature)
-    except Exception:  # a malformed signature blob can make the crypto layer raise anything
-        good = False
-    if not good:
-        raise SignatureError("the signature does not match the file's bytes")
-    return key
-
-
-def principal_allowed(allowed_signers: Path, key: Any, principal: str, namespace: str = NAMESPACE) -> bool:
-    """Whether an allowed_signers file lets `principal` sign in `namespace` with `key` (OpenSSH rules)."""
-    import asyncssh
-
-    try:
-        signers = asyncssh.read_allowed_signers(str(allowed_signers))
-    except OSError as exc:
-        raise SignatureError(f"cannot read allowed signers file {allowed_signers}: {exc.strerror or exc}",
-                             hint="pass an existing file to --allowed-signers") from None
-    except ValueError as exc:
-        raise SignatureError(f"allowed signers file {allowed_signers}: {exc}",
-                             hint="each line is: PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]") from None
-    return bool(signers.validate(key, principal, namespace))
+    verify_signature(sig.public_key, sig.signature, signed_data(message, namespace, sig.hash_alg))
+    return sig.public_key

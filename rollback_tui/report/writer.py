@@ -12,7 +12,7 @@ from rollback_tui.engine.events import Event
 from rollback_tui.errors import ReportError, SignatureError
 from rollback_tui.report.chain import encode_log
 from rollback_tui.report.keys import Signer, find_signer
-from rollback_tui.report.render import ReportHeader, compose, signed_line
+from rollback_tui.report.render import SIGNATURE_PREFIX, ReportHeader, compose, signed_line
 
 NO_SIGN_NOTE = "written with --no-sign: nothing proves who wrote it or that it is unchanged."
 
@@ -68,6 +68,19 @@ def _remove_stale_signatures(path: Path) -> None:
         if name and "/" not in name and name.startswith(path.name + "."):
             path.with_name(name).unlink(missing_ok=True)
     cosigners.unlink(missing_ok=True)
+
+
+def signature_missing(path: Path) -> bool:
+    """A report whose header says it is signed but whose `.sig` is not there (a crash between the two writes)."""
+    path = Path(path)
+    if sig_path_for(path).exists() or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8192).decode("utf-8", "replace").split("\n## ", 1)[0]
+    except OSError:
+        return False
+    return any(line.startswith(SIGNATURE_PREFIX) for line in head.split("\n"))
 
 
 def write_report(events: list[Event], path: Path, *, sign_key: Path | None, no_sign: bool, operator: str,

@@ -63,6 +63,8 @@ def _run_app(app: Any, *, announce: bool = True) -> int:
         print(f"journal: {app.report_info['journal']}\n  the session can be continued with "
               f"'rollback-tui resume {app.report_info['journal']}'", file=sys.stderr)
     elif app.report_info.get("path") and announce:
+        if Path(f"{app.report_info['path']}.sig").exists():
+            print(f"signature: {app.report_info['path']}.sig")
         print(f"report: {app.report_info['path']}")
         if app.report_info.get("journal"):
             print(f"journal: {app.report_info['journal']}")
@@ -206,6 +208,7 @@ def resume(opts: Any) -> int:
 @gc_held
 def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path | None, theme: str | None) -> int:
     """`rollback-tui replay REPORT|JOURNAL`: read-only, at the recorded pace times `speed`."""
+    from rollback_tui.report.allowed import find_source
     from rollback_tui.report.load import load_events
     from rollback_tui.ui.app import CockpitApp
     from rollback_tui.ui.drivers import ReplayDriver
@@ -214,7 +217,7 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
         print("rollback-tui: --speed must be greater than 0", file=sys.stderr)
         return EXIT_USAGE
     try:
-        loaded = _call_with_supported(load_events, Path(source), allowed_signers=allowed_signers)
+        loaded = _call_with_supported(load_events, Path(source), trust_source=find_source(allowed_signers))
     except RollbackError as exc:
         print(f"rollback-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -223,7 +226,8 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
         print(f"rollback-tui: {source}: {warning}", file=sys.stderr)
         for problem in getattr(loaded.verify, "problems", []) or []:
             print(f"  {problem}", file=sys.stderr)
-        print("  to look at it anyway: rollback-tui replay --unverified ...", file=sys.stderr)
+        print("  to look at it anyway (shown UNVERIFIED on screen): rollback-tui replay --unverified ...",
+              file=sys.stderr)
         return EXIT_SIGNATURE
     if not loaded.events:
         print(f"rollback-tui: {source}: no events to replay", file=sys.stderr)
@@ -243,7 +247,8 @@ def replay_report_info(source: Path, loaded: Any, note: str, warning: str) -> di
 
 
 def replay_status(loaded: Any) -> tuple[str, str]:
-    """(note, warning) for the header: verified, unsigned journal, or FAILED verification (shown all the time)."""
+    """(note, warning) for the header: verified by a trusted signer, unsigned journal, or UNVERIFIED (no trusted
+    signer, or FAILED verification), shown all the time."""
     dropped = f" · {len(loaded.dropped)} unreadable line(s) dropped" if getattr(loaded, "dropped", None) else ""
     if loaded.source == "journal":
         return f"journal (not signed, not verified){dropped}", ""
@@ -253,6 +258,9 @@ def replay_status(loaded: Any) -> tuple[str, str]:
     if verify.ok:
         signers = ", ".join(getattr(s, "identity", "") or getattr(s, "fingerprint", "") for s in verify.signers)
         return f"✔ report verified{(': signed by ' + signers) if signers else ''}{dropped}", ""
+    if getattr(verify, "unverified", False) and getattr(verify, "integrity_ok", False) and all(
+            "signer is unverified" in p for p in verify.problems):
+        return dropped.lstrip(" ·"), "UNVERIFIED: no trusted signer (no allowed-signers source says whose key signed it)"
     return dropped.lstrip(" ·"), "UNVERIFIED: this report FAILED verification"
 
 

@@ -27,11 +27,15 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Key]:
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test sees the real ~/.ssh or a real agent."""
+    """No test sees the real ~/.ssh, a real agent, or the machine's allowed-signers sources (env, XDG, git)."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.delenv("ROLLBACK_TUI_ALLOWED_SIGNERS", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     return home
 
 

@@ -41,7 +41,7 @@ def test_cosigner_with_a_key_not_allowed_for_them(tmp_path: Path, report: Path, 
     allowed = write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"]), ("bob", keys["ecdsa"])])
     result = verify_report(report, allowed_signers=allowed)
     assert not result.ok
-    assert any("r.md.bob.sig: key SHA256:" in p and "not allowed to sign as 'bob'" in p for p in result.problems)
+    assert any("r.md.bob.sig: key SHA256:" in p and "not trusted to sign as 'bob'" in p for p in result.problems)
 
 
 def test_role_claim_must_match_an_approval(report: Path, keys: dict[str, Key]) -> None:

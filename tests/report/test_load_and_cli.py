@@ -20,9 +20,11 @@ def report(tmp_path: Path, keys: dict[str, Key]) -> Path:
                         operator="alice").path
 
 
-def test_load_report(report: Path) -> None:
-    loaded = load_events(report)
+def test_load_report(tmp_path: Path, report: Path, keys: dict[str, Key]) -> None:
+    loaded = load_events(report, allowed_signers=write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"])]))
     assert loaded.source == "report" and loaded.verify is not None and loaded.verify.ok
+    untrusted = load_events(report)
+    assert untrusted.verify is not None and not untrusted.verify.ok and untrusted.verify.unverified
     assert loaded.events == realistic_session() and loaded.dropped == []
 
 
@@ -62,5 +64,8 @@ def test_cli_cosign(tmp_path: Path, report: Path, keys: dict[str, Key], capsys: 
     assert main(["cosign", str(report), "--key", str(keys["ecdsa"].path), "--identity", "bob"]) == 0
     assert "co-signed" in capsys.readouterr().out
     assert main(["cosign", str(report), "--key", str(keys["ecdsa"].path), "--identity", "zed"]) == 2
-    assert main(["verify", str(report)]) == 0
+    assert main(["verify", str(report)]) == 6  # no allowed-signers source: valid but unverified
+    assert "result: UNVERIFIED" in capsys.readouterr().out
+    allowed = write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"]), ("bob", keys["ecdsa"])])
+    assert main(["verify", str(report), "--allowed-signers", str(allowed)]) == 0
     assert "bob (devops-lead)" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from report_sessions import realistic_session
-from report_sshtools import Key, write_allowed
+from report_sshtools import Key, ssh_keygen_verify, write_allowed
 
 from rollback_tui.report import sshsig
 from rollback_tui.report.verify import VerifyResult, verify_report
@@ -38,12 +38,21 @@ def _failed(report: Path) -> VerifyResult:
     return result
 
 
-def test_intact_report_verifies(report: Path) -> None:
-    result = verify_report(report)
+def test_intact_report_verifies(tmp_path: Path, report: Path, keys: dict[str, Key]) -> None:
+    allowed = write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"])])
+    result = verify_report(report, allowed_signers=allowed)
     assert result.ok and result.integrity_ok and result.signature_ok
+    assert ssh_keygen_verify(report, Path(f"{report}.sig"), allowed, "alice").returncode == 0  # both agree
     assert not result.problems and not result.line_endings_note
-    assert any("not checked against an allowed_signers file" in note for note in result.notes)
     assert result.events == realistic_session()
+
+
+def test_intact_report_without_allowed_signers_is_unverified(report: Path) -> None:
+    # was: OK with a note "identities not checked"; trust is never implied any more (issue 12)
+    result = verify_report(report)
+    assert not result.ok and result.unverified and result.integrity_ok and result.signature_ok
+    assert [(s.valid, s.ok) for s in result.signers] == [(True, False)]
+    assert any("signer is unverified" in p for p in result.problems)
 
 
 def test_changed_decision_in_the_human_section(report: Path) -> None:
@@ -129,10 +138,10 @@ def test_line_ending_only_changes_are_named(report: Path, change, words: str) ->
     assert result.integrity_ok
 
 
-def test_crlf_signature_file_is_read(report: Path) -> None:
+def test_crlf_signature_file_is_read(tmp_path: Path, report: Path, keys: dict[str, Key]) -> None:
     sig = Path(f"{report}.sig")
     sig.write_bytes(sig.read_bytes().replace(b"\n", b"\r\n"))
-    assert verify_report(report).ok
+    assert verify_report(report, allowed_signers=write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"])])).ok
 
 
 def test_other_namespace_is_rejected(report: Path, keys: dict[str, Key]) -> None:
@@ -174,8 +183,13 @@ def test_allowed_signers_checks_the_identity(tmp_path: Path, report: Path, keys:
     allowed = write_allowed(tmp_path / "allowed", [("alice", keys["ed25519"]), ("mallory", keys["other"])])
     assert verify_report(report, allowed_signers=allowed).ok  # identity from the signature line: alice
     result = verify_report(report, allowed_signers=allowed, identity="mallory")
-    assert not result.ok
-    assert any("is not allowed to sign as 'mallory'" in p for p in result.problems)
+    assert not result.ok  # --identity asserts who the operator is; it never replaces the operator
+    assert any("--identity 'mallory' was given, but the report's operator (who signed it) is 'alice'" in p
+               for p in result.problems)
+    only_mallory = write_allowed(tmp_path / "only_mallory", [("mallory", keys["ed25519"])])
+    result = verify_report(report, allowed_signers=only_mallory)
+    assert not result.ok and any("is not trusted to sign as 'alice'" in p and "listed only for 'mallory'" in p
+                                 for p in result.problems)
     only_git = tmp_path / "only_git"
     only_git.write_text(keys["ed25519"].allowed_line("alice", 'namespaces="git"') + "\n")
     assert not verify_report(report, allowed_signers=only_git).ok

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from report_sessions import realistic_session
-from report_sshtools import PASSPHRASE, Agent, Key, make_unwritable, restore_writable
+from report_sshtools import PASSPHRASE, Agent, Key, make_unwritable, restore_writable, write_allowed
 
 from rollback_tui.errors import ReportError
 from rollback_tui.report.render import split_sections
@@ -82,7 +82,7 @@ def test_protected_key_with_a_prompt(tmp_path: Path, keys: dict[str, Key]) -> No
     outcome = _write(tmp_path / "r.md", sign_key=keys["protected"].path, passphrase=prompt)
     assert outcome.signed, outcome.error
     assert len(asked) == 2
-    assert verify_report(outcome.path).ok
+    assert verify_report(outcome.path, allowed_signers=write_allowed(tmp_path / "allowed", [("alice", keys["protected"])])).ok
 
 
 def test_wrong_passphrase_three_times(tmp_path: Path, keys: dict[str, Key]) -> None:

@@ -44,7 +44,9 @@ async def test_replay_of_a_report_gives_the_same_ui_states_as_the_live_session(t
         assert await finish(pilot) == 0
     report = Path(app.report_info["path"])
     assert app.report_info["signature"].startswith("✔ signed")
-    loaded = load_events(report)
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'alice namespaces="rollback-tui" {sign_key.with_suffix(".pub").read_text()}')
+    loaded = load_events(report, allowed_signers=allowed)
     assert loaded.verify is not None and loaded.verify.ok, loaded.verify
     replayed: list[dict[str, Any]] = []
     replay_app = CockpitApp(ReplayDriver(loaded.events, speed=1e6), state_hook=replayed.append)
