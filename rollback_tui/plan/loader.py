@@ -195,7 +195,8 @@ def _clean(message: str) -> str:
 
 def _report_validation(exc: ValidationError, data: Any, problems: _Problems) -> None:
     secrets = data.get("secrets") if isinstance(data, dict) else None
-    inline = {name for name, spec in secrets.items() if not isinstance(spec, dict) or "value" in spec} \
+    inline = {name for name, spec in secrets.items() if isinstance(spec, str) or (isinstance(spec, dict)
+                                                                               and "value" in spec)} \
         if isinstance(secrets, dict) else set()
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
@@ -367,9 +368,10 @@ def parse_plan(text: str, *, path: Path, variables: Mapping[str, str] | None = N
         _report_validation(exc, substituted, problems)
     if plan is not None:
         _check_references(plan, substituted, problems)
-    if problems.items:
+    if problems.items or plan is None:
+        if not problems.items:  # never a silent refusal: every rejected plan says where
+            problems.add(1, 1, "the plan does not fit the format (no more precise position is known)")
         raise PlanError(problems.render(), hint="fix the lines above; `rollback-tui schema` prints the format")
-    assert plan is not None
     return LoadedPlan(plan=plan, path=path, sha256=hashlib.sha256(text.encode()).hexdigest(), text=text,
                       variables=env)
 

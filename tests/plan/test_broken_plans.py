@@ -39,6 +39,9 @@ EXPECTED: dict[str, list[str]] = {
     'empty.yaml': [
         '{file}:1:1: the file is empty',
     ],
+    'empty_secret_spec.yaml': [
+        '{file}:5:9: secrets.token: Input should be a valid dictionary or instance of SecretSpec',
+    ],
     'inline_secret.yaml': [
         "{file}:7:5: secrets.token: inline secret values are not allowed; read it from 'env: VARIABLE' or 'file: PATH'",
     ],
