@@ -11,6 +11,11 @@ Exit states (seed §11), decided here and nowhere else:
   request marked `reopened`; a halted required input is checked again (then, if still missing, asked again); a
   question the decision source failed to answer is asked again; a disk-full block never journaled its end and
   resumes like an interruption. The blocked ending stays in the journal and the report; the replay skips it.
+- blocked, too: a loop went past its step's budget (plan `budget: {attempts: N}`, default 5): a retry after a no-go,
+  a reassess, a retry of a failed action (automatic retries included) or a re-run after an interruption that would
+  run a step, or one of its actions, more than N times. The check comes right after the answer that asked for
+  the loop, so a reopen asks that question again; a reopen gives every step a fresh budget (the counts restart at
+  the reopen; before it they come from the replayed journal, so a resume after a crash goes on counting).
 - aborted: the operator aborted while no scope had been rolled back.
 - partial: the operator aborted after at least one scope was rolled back.
 Every outcome records, per scope (flags, code, configuration, database, infrastructure): rolled_back (its step
@@ -143,6 +148,10 @@ class Runner:
         self._asked: Counter[tuple[str, str, str, str]] = Counter()
         self._step_attempts: Counter[str] = Counter()
         self._action_attempts: Counter[tuple[str, str]] = Counter()
+        self._spent: Counter[str] = Counter()
+        """Runs of each step since the session started or was last reopened (its budget counts these)."""
+        self._action_spent: Counter[tuple[str, str]] = Counter()
+        """Runs of each action since the session started or was last reopened."""
         self._results: dict[str, str] = {}
         self._approvers: dict[str, str] = {}
         self._reached_validation = False
@@ -262,6 +271,8 @@ class Runner:
                 raise _Reopened
             if reopen is not None:  # this answer blocked the session; it was reopened: ask again, afresh
                 refusal, refusals = "", 0
+                self._spent.clear()  # the reopen gives every step a fresh budget (Budget in plan/models.py)
+                self._action_spent.clear()
                 note = (f"The session was reopened by {reopen.reopened_by} ({reopen.reason}) after it ended "
                         f"{reopen.previous_exit_state} on the answer {made.choice!r}: this question is asked again.")
                 continue
@@ -435,9 +446,35 @@ class Runner:
             if rejected is not None:
                 raise _Stop("blocked", f"{rejected.subject} did not approve the validation: {rejected.reason}")
 
+    def _over_budget(self, step: Step, used: int, what: str, action: str = "") -> str:
+        """'' while `used` runs leave room for one more under the step's budget, else the blocked message."""
+        budget, setting = self.plan.budget_of(step)
+        if used < budget:
+            return ""
+        where = f"step {step.id.value}" + (f", action {action}" if action else "")
+        return (f"{where}: {used} of {budget} attempts used ({setting}); {what} would go past the budget. "
+                "Fix the cause, then `rollback-tui resume` this session's journal (a reopen gives every step a fresh "
+                "budget), or raise the budget in the plan")
+
+    def _check_budget(self, step: Step, what: str) -> None:
+        """Stop as blocked when running this step (and so each of its actions) once more would go past its budget."""
+        message = self._over_budget(step, self._spent[step.id.value], what)
+        for action in step.actions:
+            if not message and not action.manual:
+                message = self._over_budget(step, self._action_spent[(step.id.value, action.id)], what, action.id)
+        if message:
+            raise _Stop("blocked", message)
+
+    def _check_action_budget(self, step: Step, action: Any, what: str) -> None:
+        message = self._over_budget(step, self._action_spent[(step.id.value, action.id)], what, action.id)
+        if message:
+            raise _Stop("blocked", message)
+
     async def _run_step(self, step: Step) -> str:
         """One attempt at a step: its actions, its read-backs, its go/no-go. Returns next, retry or reassess."""
         step_id = step.id.value
+        self._check_budget(step, "another run of the step")  # the retry and reassess answers checked it already
+        self._spent[step_id] += 1
         self._step_attempts[step_id] += 1
         self._emit(StepStarted(step=step_id, attempt=self._step_attempts[step_id]))
         if step.id == StepId.validate:
@@ -504,8 +541,14 @@ class Runner:
             options=["retry", "reassess", "abort", "halt"], needs_reason=["reassess", "abort", "halt"],
             evidence=lambda: self._async_evidence(checks=checks, detail=follow_reason or made.reason))
         if follow.choice == "retry":
+            self._check_budget(step, "a retry after the no-go")
             return "retry"
         if follow.choice == "reassess":
+            again = self.plan.applicable_steps[:self.plan.applicable_steps.index(step.id) + 1]
+            for earlier in [step.id, *again[:-1]]:  # the step that asks first, then those it runs again
+                other = self.plan.step(earlier)
+                assert other is not None
+                self._check_budget(other, f"a reassess from step {step_id} (it runs steps assess to {step_id} again)")
             self._learned.append(f"step {step_id}: {follow.reason}")
             return "reassess"
         self._stop_step(step_id, follow)
@@ -534,6 +577,7 @@ class Runner:
             return await self._manual_action(step, action)
         only_hosts: list[str] | None = None
         tries_left = action.retry.attempts
+        self._check_action_budget(step, action, "another run")  # the answer that asked for this run checked it
         while True:
             finished = await self._attempt(step_id, action, only_hosts)
             if finished.status == "ok":
@@ -547,6 +591,7 @@ class Runner:
                     options=["rerun", "verify_only", "mark_done", "abort"],
                     evidence=lambda: self._async_evidence(detail=finished.error))
                 if made.choice == "rerun":
+                    self._check_action_budget(step, action, "a re-run after the interruption")
                     only_hosts, tries_left = None, action.retry.attempts
                     continue
                 if made.choice == "mark_done":
@@ -559,12 +604,16 @@ class Runner:
                 error = "the read-back after the interruption does not show the target state"
             else:
                 tries_left -= 1
-                if tries_left > 0:
+                spent = self._over_budget(step, self._action_spent[(step_id, action.id)], "an automatic retry",
+                                          action.id)
+                if tries_left > 0 and not spent:
                     if not self.replaying:
                         await asyncio.sleep(action.retry.delay)
                     continue
                 error = finished.error or f"{finished.status}" + (f" (exit {finished.exit_code})"
                                                                   if finished.exit_code is not None else "")
+                if spent:  # shown with the question: a retry now would end the session blocked
+                    error += f" ({spent.split(';')[0]}: a retry now ends the session blocked)"
             failed_hosts = [host.host for host in finished.hosts if host.status != "ok"]
             made = await self._ask(
                 "action_failed", step=step_id, action=action.id,
@@ -576,11 +625,13 @@ class Runner:
                 return "manual"
             if made.choice in ("abort", "halt"):
                 self._stop_step(step_id, made)
+            self._check_action_budget(step, action, f"a {made.choice.replace('_', ' ')} of the action")
             only_hosts = failed_hosts if made.choice == "retry_failed" else None
             tries_left = action.retry.attempts
 
     async def _attempt(self, step_id: str, action: Any, only_hosts: list[str] | None) -> ActionFinished:
         key = (step_id, action.id)
+        self._action_spent[key] += 1
         self._action_attempts[key] += 1
         attempt = self._action_attempts[key]
         was_replaying = self.replaying
