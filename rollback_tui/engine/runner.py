@@ -456,19 +456,25 @@ class Runner:
                 "Fix the cause, then `rollback-tui resume` this session's journal (a reopen gives every step a fresh "
                 "budget), or raise the budget in the plan")
 
-    def _check_budget(self, step: Step, what: str) -> None:
+    def _check_budget(self, step: Step, what: str, asked_at: str = "") -> None:
         """Stop as blocked when running this step (and so each of its actions) once more would go past its budget."""
         message = self._over_budget(step, self._spent[step.id.value], what)
         for action in step.actions:
             if not message and not action.manual:
                 message = self._over_budget(step, self._action_spent[(step.id.value, action.id)], what, action.id)
         if message:
-            raise _Stop("blocked", message)
+            self._budget_stop(asked_at or step.id.value, message)
 
     def _check_action_budget(self, step: Step, action: Any, what: str) -> None:
         message = self._over_budget(step, self._action_spent[(step.id.value, action.id)], what, action.id)
         if message:
-            raise _Stop("blocked", message)
+            self._budget_stop(step.id.value, message)
+
+    def _budget_stop(self, step_id: str, message: str) -> None:
+        """The step whose answer asked for one loop too many stops failed; the session ends blocked."""
+        self._emit(StepFinished(step=step_id, status="failed"))
+        self._results[step_id] = "failed"
+        raise _Stop("blocked", message)
 
     async def _run_step(self, step: Step) -> str:
         """One attempt at a step: its actions, its read-backs, its go/no-go. Returns next, retry or reassess."""
@@ -548,7 +554,8 @@ class Runner:
             for earlier in [step.id, *again[:-1]]:  # the step that asks first, then those it runs again
                 other = self.plan.step(earlier)
                 assert other is not None
-                self._check_budget(other, f"a reassess from step {step_id} (it runs steps assess to {step_id} again)")
+                self._check_budget(other, f"a reassess from step {step_id} (it runs steps assess to {step_id} again)",
+                                   asked_at=step_id)
             self._learned.append(f"step {step_id}: {follow.reason}")
             return "reassess"
         self._stop_step(step_id, follow)
