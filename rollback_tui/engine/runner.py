@@ -118,6 +118,26 @@ async def _default_step_check(check: Any, plan: Plan, secrets: SecretStore, moni
     return await run_step_check(check, plan=plan, secrets=secrets, monitor=monitor)
 
 
+#: The plan setting that would give an action kind a read-back (for the message of an unverified action).
+_READBACK_SETTING = {"sql": "verify_query and verify_equals", "shell": "verify_argv", "ssh": "verify_command"}
+
+
+def _after_interruption(action: Any, items: list[CheckResult]) -> list[CheckResult]:
+    """The read-back of an action whose run never finished: a check that reads nothing back (`none`) is no
+    evidence now (nothing showed the run succeeded), so it fails; without a `target` read-back one explicit
+    *unverified* check says so."""
+    out = [CheckResult(item.check, item.expected,
+                       item.observed if item.observed.startswith("unverified") else f"unverified: {item.observed}",
+                       False, item.category, "none") if item.readback == "none" else item for item in items]
+    if not any(item.readback == "target" for item in out):
+        setting = _READBACK_SETTING.get(action.kind)
+        how = f"the plan gives it no {setting}" if setting else f"a {action.kind} action cannot be read back"
+        out.append(CheckResult(f"read-back of {action.id} after the interruption", "the target state read back",
+                               f"unverified: {how}; only a finished run would have shown it took effect", False,
+                               "state", "none"))
+    return out
+
+
 class Runner:
     """Runs one plan as the seed's procedure. The only owner of procedure state; talks only through events."""
 
@@ -234,7 +254,9 @@ class Runner:
                 health = {}
         return Evidence(
             verifications=[{"check": c.check, "expected": c.expected, "observed": c.observed, "ok": c.ok,
-                            "action": c.action, "category": c.category} for c in checks],
+                            "action": c.action, "category": c.category}
+                           | ({"readback": c.readback} if getattr(c, "readback", "target") != "target" else {})
+                           for c in checks],
             health=health, window_used=round(self.clock.elapsed(), 3), window=self.clock.window,
             failed_hosts=list(failed_hosts), detail=detail)
 
@@ -500,6 +522,8 @@ class Runner:
         raise _Stop("abort" if aborting else "blocked", why)
 
     async def _verify(self, step: Step, only: Any = None) -> list[Any]:
+        """The read-backs of a step (its actions' and its checks), or of one interrupted action (`only`): then only
+        a `target` read-back is evidence, and an action with none gets an explicit failed *unverified* check."""
         step_id = step.id.value
         actions = [only] if only is not None else list(step.actions)
         checks = [] if only is not None else list(step.verify)
@@ -511,9 +535,13 @@ class Runner:
             events: list[EventBase] = []
             for index, result in enumerate(results):
                 owner = actions[index].id if index < len(actions) else ""
-                for item in result if isinstance(result, list) else [result]:
+                items = result if isinstance(result, list) else [result]
+                if only is not None:
+                    items = _after_interruption(only, items)
+                for item in items:
                     events.append(Verification(step=step_id, action=owner, check=item.check, category=item.category,
-                                               expected=item.expected, observed=item.observed, ok=item.ok))
+                                               expected=item.expected, observed=item.observed, ok=item.ok,
+                                               readback=getattr(item, "readback", "target")))
             return events
 
         owner_ids = {action.id for action in actions} | ({""} if only is None else set())
@@ -606,9 +634,13 @@ class Runner:
                 if made.choice == "abort":
                     self._stop_step(step_id, made)
                 checks = await self._verify(step, only=action)
-                if checks and all(check.ok for check in checks):
+                if all(check.ok for check in checks) and any(check.readback == "target" for check in checks):
                     return "ok"
                 error = "the read-back after the interruption does not show the target state"
+                if not any(check.readback == "target" for check in checks):
+                    error = (f"unverified: {step_id}/{action.id} has no read-back of its target state, so nothing "
+                             "shows whether it took effect before the interruption; run it again, or complete it "
+                             "by hand with a note")
             else:
                 tries_left -= 1
                 spent = self._over_budget(step, self._action_spent[(step_id, action.id)], "an automatic retry",
