@@ -161,7 +161,7 @@ def test_sql_without_verify_query_comes_back_unverified(tmp_path: Path) -> None:
     finished = of_type(events, "session_finished")[0]
     assert finished.exit_state == "blocked" and finished.scopes["database"] == "not_rolled_back"
     report = (tmp_path / "j.md").read_text()
-    assert "❌ unverified `rollback.sql on sqlite:///" in report or "❌ unverified" in report
+    assert "- ❌ unverified `read-back of fix after the interruption`" in report
     # the operator checks by hand and says so: a reopen asks again, manual needs the note
     done, events = resume(tmp_path, answers(tmp_path, "manual.yaml", on_failed_action={
         "choice": "manual", "reason": "checked users by hand: nicknames cleared with the script"}))
