@@ -664,7 +664,8 @@ class Runner:
                 return "manual"
             if made.choice in ("abort", "halt"):
                 self._stop_step(step_id, made)
-            self._check_action_budget(step, action, f"a {made.choice.replace('_', ' ')} of the action")
+            self._check_action_budget(step, action, "a retry of its failed hosts" if made.choice == "retry_failed"
+                                      else "a retry of the action")
             only_hosts = failed_hosts if made.choice == "retry_failed" else None
             tries_left = action.retry.attempts
 

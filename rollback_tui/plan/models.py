@@ -285,8 +285,8 @@ class Plan(Strict):
         """A step's budget of attempts, and the plan setting it comes from (for messages)."""
         if step.budget is not None:
             index = self.steps.index(step)
-            return step.budget.attempts, f"steps[{index}].budget.attempts (step {step.id.value})"
-        return self.budget.attempts, "budget.attempts (the plan's default)"
+            return step.budget.attempts, f"steps[{index}].budget.attempts"
+        return self.budget.attempts, "budget.attempts, the plan's default"
 
     def probe(self, probe_id: str) -> Probe | None:
         for probe in self.health:

@@ -59,7 +59,7 @@ def test_no_go_retry_for_ever_stops_after_exactly_the_default_budget(tmp_path: P
     assert started(events, "assess") == 5 and started(events, "flags") == 0
     finished = of_type(events, "session_finished")[0]
     assert finished.exit_state == "blocked"
-    assert finished.message.startswith("step assess: 5 of 5 attempts used (budget.attempts (the plan's default)); "
+    assert finished.message.startswith("step assess: 5 of 5 attempts used (budget.attempts, the plan's default); "
                                        "a retry after the no-go would go past the budget"), finished.message
     assert "raise the budget" in finished.message and "resume" in finished.message
     assert "5 of 5 attempts used" in done.stdout
@@ -76,7 +76,7 @@ def test_a_step_budget_replaces_the_plan_default(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stdout + done.stderr
     assert runs(counter) == 2
     message = of_type(check_journal(tmp_path / "j.jsonl"), "session_finished")[0].message
-    assert message.startswith("step flags: 2 of 2 attempts used (steps[1].budget.attempts (step flags))"), message
+    assert message.startswith("step flags: 2 of 2 attempts used (steps[1].budget.attempts)"), message
 
 
 def test_reassess_for_ever_stops_after_the_budget(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_reassess_for_ever_stops_after_the_budget(tmp_path: Path) -> None:
     events = check_journal(tmp_path / "j.jsonl")
     assert [d.choice for d in of_type(events, "decision_made") if d.kind == "no_go"] == ["reassess"] * 4
     message = of_type(events, "session_finished")[0].message
-    assert message.startswith("step flags: 4 of 4 attempts used (budget.attempts (the plan's default)); a reassess "
+    assert message.startswith("step flags: 4 of 4 attempts used (budget.attempts, the plan's default); a reassess "
                               "from step flags"), message
 
 
