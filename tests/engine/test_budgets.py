@@ -181,3 +181,27 @@ async def test_a_reopen_gives_a_fresh_budget(write_plan: Any, tmp_path: Path) ->
     events = check_journal(tmp_path / "session.journal.jsonl")
     reasked = [r for r in of_type(events, "decision_requested") if r.kind == "no_go" and r.reopened]
     assert len(reasked) == 1
+
+
+async def test_a_rerun_after_an_interruption_counts(write_plan: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    from rollback_tui.engine.decisions import AutoDecisions
+    from rollback_tui.plan.loader import load_plan
+
+    counter = tmp_path / "slow.runs"
+    slow = {"id": "slow", "kind": "shell", "argv": ["sh", "-c", f"echo run | tee -a '{counter}'; sleep 30"]}
+    steps = [{"id": "flags", "budget": {"attempts": 1}, "actions": [slow]}]
+    journal = tmp_path / "j.jsonl"
+    session = Session.start(load_plan(write_plan(steps, rollback={"scope": ["flags"]})),
+                            decisions=AutoDecisions("olivia"), operator="olivia", journal_path=journal, no_sign=True,
+                            listeners=[lambda e: e.type == "action_output" and e.action == "slow"
+                                       and asyncio.get_running_loop().call_soon(session.interrupt, "SIGINT")])
+    assert (await asyncio.wait_for(session.run(), timeout=30)).interrupted == "SIGINT"
+    again = Session.resume(journal, decisions=AutoDecisions("olivia"), operator="olivia", no_sign=True)
+    result = await asyncio.wait_for(again.run(), timeout=30)  # auto answers rerun: one run too many
+    assert result.exit_state == "blocked", result.message
+    assert result.message.startswith("step flags, action slow: 1 of 1 attempts used (steps[0].budget.attempts); "
+                                     "a re-run after the interruption would go past the budget")
+    assert runs(counter) == 1
+    assert started(check_journal(journal), "flags", "slow") == 1
