@@ -11,11 +11,6 @@ Exit states (seed §11), decided here and nowhere else:
   request marked `reopened`; a halted required input is checked again (then, if still missing, asked again); a
   question the decision source failed to answer is asked again; a disk-full block never journaled its end and
   resumes like an interruption. The blocked ending stays in the journal and the report; the replay skips it.
-- blocked, too: a loop went past its step's budget (plan `budget: {attempts: N}`, default 5): a retry after a no-go,
-  a reassess, a retry of a failed action (automatic retries included) or a re-run after an interruption that would
-  run a step, or one of its actions, more than N times. The check comes right after the answer that asked for
-  the loop, so a reopen asks that question again; a reopen gives every step a fresh budget (the counts restart at
-  the reopen; before it they come from the replayed journal, so a resume after a crash goes on counting).
 - aborted: the operator aborted while no scope had been rolled back.
 - partial: the operator aborted after at least one scope was rolled back.
 Every outcome records, per scope (flags, code, configuration, database, infrastructure): rolled_back (its step
@@ -32,6 +27,14 @@ written again), and every external call takes its recorded result. When the hist
 new events continue at the journal's last seq + 1. An action started and never finished comes back as
 `interrupted` and the operator chooses rerun, verify only or mark done. Batches of results (input checks, the
 read-backs of a step) are journaled with one write, so a crash keeps all of a batch or none of it.
+
+Every loop has a budget (plan `budget: {attempts: N}`, default 5): a retry after a no-go, a reassess, a retry of a
+failed action (automatic retries included) or a re-run after an interruption that would run a step, or one of its
+actions, more than N times ends the session blocked, naming the step and the setting. The check comes right after
+the answer that asked for the loop, so a reopen asks that question again, and a reopen gives every step a fresh
+budget (the counts restart at the reopen; before it they come from the replayed journal, so a resume after a crash
+goes on counting). An interrupted action resumed with verify only is done only when a `target` read-back passed
+(adapters/base.py CheckResult.readback); with none it comes back unverified, as a failed action.
 """
 
 from __future__ import annotations
