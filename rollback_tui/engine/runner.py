@@ -122,7 +122,8 @@ async def _default_step_check(check: Any, plan: Plan, secrets: SecretStore, moni
 
 
 #: The plan setting that would give an action kind a read-back (for the message of an unverified action).
-_READBACK_SETTING = {"sql": "verify_query and verify_equals", "shell": "verify_argv", "ssh": "verify_command"}
+_READBACK_SETTING = {"sql": "verify_query and verify_equals", "shell": "verify_argv", "ssh": "verify_command",
+                     "kubectl": "target image"}
 
 
 def _after_interruption(action: Any, items: list[CheckResult]) -> list[CheckResult]:
