@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from rollback_tui.errors import ActionTimeout, RollbackError
 from rollback_tui.plan.models import HostGroup, Plan
 from rollback_tui.secrets import Redactor, SecretStore
+
+#: What a check reads back (CheckResult.readback).
+Readback = Literal["target", "safety", "none"]
 
 #: (host, stream, lines) -> None; lines are redacted before this is called.
 OutputSink = Callable[[str, str, list[str]], None]
@@ -58,6 +61,11 @@ class CheckResult:
     observed: str
     ok: bool
     category: str = "state"
+    readback: Readback = "target"
+    """What the check reads: `target`, the state the action was to produce (a pass is evidence that it took effect);
+    `safety`, real state that must hold but does not show the action happened (integrity, row counts, a clean work
+    tree); `none`, nothing (no verify_query, a webhook's status remembered from sending): shown as *unverified*.
+    An action interrupted and resumed with `verify_only` is done only when a `target` check passed."""
 
 
 @dataclass
@@ -120,7 +128,7 @@ class Adapter(Protocol):
         ...
 
     async def verify(self, action: Any, ctx: ActionContext) -> list[CheckResult]:
-        """Read back the real state and compare it with the target."""
+        """Read back the real state and compare it with the target; say with `readback` what each check reads."""
         ...
 
 

@@ -308,7 +308,7 @@ class GitAdapter:
             checks += await self._verify_revert(action, repo, target, head)
         dirty = await repo.dirty()
         checks.append(CheckResult(f"work tree of {action.repo}", "clean",
-                                  "clean" if not dirty else "; ".join(dirty[:5]), not dirty))
+                                  "clean" if not dirty else "; ".join(dirty[:5]), not dirty, readback="safety"))
         if action.version_url:
             expected = action.expect_version or action.ref
             url = ctx.expand(action.version_url)

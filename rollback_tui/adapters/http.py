@@ -76,11 +76,12 @@ class HttpAdapter:
         recorded = self._sent.get(self._key(action, ctx))
         if recorded is None:
             return [CheckResult(f"webhook {action.id}", expected,
-                                "no request sent in this session (a webhook cannot be read back)", False)]
+                                "no request sent in this session (a webhook cannot be read back)", False,
+                                readback="none")]
         label, status = recorded
         if isinstance(status, str):
             return [CheckResult(f"webhook {label}", expected,
-                                f"not delivered: {status} (a webhook cannot be read back)", False)]
+                                f"not delivered: {status} (a webhook cannot be read back)", False, readback="none")]
         return [CheckResult(f"webhook {label}", expected,
                             f"{status} recorded when sent (a webhook cannot be read back)",
-                            status in action.expect_status)]
+                            status in action.expect_status, readback="none")]

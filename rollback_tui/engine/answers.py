@@ -23,7 +23,8 @@ manual:                       # notes for manual procedures (step/action -> note
 ```
 
 Every answer is a choice, or `{choice, reason}`; a list gives one answer per occurrence of the question (the last
-entry repeats). A choice that needs a reason (override, abort, manual, mark_done, reject, remediate, reassess) must
+entry repeats), so a `retry` that repeats for ever ends the session blocked when the step's budget of attempts is
+spent (the plan's `budget: {attempts: N}`, default 5). A choice that needs a reason (override, abort, manual, mark_done, reject, remediate, reassess) must
 have one. Errors name `file:line:col`.
 """
 

@@ -201,6 +201,16 @@ class Verification(EventBase):
     expected: str = ""
     observed: str = ""
     ok: bool
+    readback: Literal["target", "safety", "none"] = "target"
+    """What the check read (adapters/base.py CheckResult.readback); `none` is shown as unverified."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_readback(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`readback` is written only when not `target`, so other checks keep the bytes they had before it existed."""
+        data = handler(self)
+        if data.get("readback") == "target":
+            del data["readback"]
+        return data
 
 
 # ---------------------------------------------------------------- health and time

@@ -51,13 +51,15 @@ S = StepState
 
 #: Allowed moves. Staying in the same state is not a move and is always allowed.
 TRANSITIONS: dict[StepState, frozenset[StepState]] = {
-    S.pending: frozenset({S.running, S.skipped, S.aborted}),
+    # failed: a reassess that would go past a step's budget stops the step that asked for it (runner budgets)
+    S.pending: frozenset({S.running, S.skipped, S.aborted, S.failed}),
     S.running: frozenset({S.awaiting_decision, S.failed, S.interrupted, S.aborted}),
     # a decision resolves into work again (manual completion, verify only), done, a failure (no-go),
     # a retry, an abort, back to pending (reassess), or the session stopping while it waits
     S.awaiting_decision: frozenset({S.running, S.done, S.failed, S.retrying, S.aborted, S.pending, S.interrupted}),
     S.failed: frozenset({S.awaiting_decision, S.retrying, S.pending, S.aborted}),
-    S.retrying: frozenset({S.running, S.aborted, S.interrupted}),
+    # failed: a retry that would go past the step's budget stops the step instead
+    S.retrying: frozenset({S.running, S.aborted, S.interrupted, S.failed}),
     S.interrupted: frozenset({S.running, S.awaiting_decision, S.retrying, S.aborted}),
     # reassess sends the procedure back to step 1: finished steps run again
     S.done: frozenset({S.pending, S.retrying}),
