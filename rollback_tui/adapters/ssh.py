@@ -212,7 +212,6 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
     loop = asyncio.get_running_loop()
     host, port = split_host(spec, session.group.port)
     label = f"{host}:{port}"
-    redact = secrets.redactor
     async with gate:
         started = time.monotonic()
         if deadline is not None and loop.time() >= deadline:
@@ -225,7 +224,7 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
         phase = "connecting"
 
         def emit(stream: str) -> Any:
-            return lambda lines: sink(spec, stream, redact.lines(lines)) if sink else None
+            return lambda lines: sink(spec, stream, lines) if sink else None
 
         try:
             async with scope:
@@ -235,7 +234,7 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
                     if scope.expired():
                         raise
                     return HostOutcome(spec, "unreachable", duration=time.monotonic() - started,
-                                       error=redact(session.connect_error(exc, host, port, session.group.user, via)))
+                                       error=session.connect_error(exc, host, port, session.group.user, via))
                 phase = "running"
                 process = await conn.create_process(command, stdin=asyncssh.DEVNULL, encoding="utf-8",
                                                     errors="replace")
@@ -247,13 +246,13 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
                                      "its channel was closed")
         except asyncssh.Error as exc:
             return HostOutcome(spec, "failed", duration=time.monotonic() - started,
-                               error=redact(f"host {label}: connection lost while {phase}: {exc.reason or exc}"))
+                               error=f"host {label}: connection lost while {phase}: {exc.reason or exc}")
         except OSError as exc:
             return HostOutcome(spec, "failed", duration=time.monotonic() - started,
-                               error=redact(f"host {label}: failed while {phase}: {exc.strerror or exc}"))
+                               error=f"host {label}: failed while {phase}: {exc.strerror or exc}")
         except Exception as exc:  # noqa: BLE001 - one host's surprise must not cancel the others
             return HostOutcome(spec, "failed", duration=time.monotonic() - started,
-                               error=redact(f"host {label}: failed while {phase}: {type(exc).__name__}: {exc}"))
+                               error=f"host {label}: failed while {phase}: {type(exc).__name__}: {exc}")
         finally:
             await _close(conn)
         duration = time.monotonic() - started
@@ -274,7 +273,7 @@ async def run_on_group(group: HostGroup, command: str, *, secrets: SecretStore, 
     """Run `command` on the group's hosts, at most `concurrency` at once; one outcome per host, in group order.
 
     `command` is used as given (expand secrets before calling). `sink(host, stream, lines)` gets
-    redacted lines. `timeout` limits each host (connect and command); `deadline` (loop time) ends
+    the lines (the session's record path masks secrets). `timeout` limits each host (connect and command); `deadline` (loop time) ends
     the whole fan-out: hosts still queued then are reported as timed out instead of being lost.
     Cancelling the caller closes every channel and connection.
     """
@@ -293,7 +292,7 @@ async def run_on_group(group: HostGroup, command: str, *, secrets: SecretStore, 
             try:
                 tunnel = await session.connect(jump_host, jump_port, username=user)
             except Exception as exc:  # noqa: BLE001 - every host gets the reason, nothing crashes
-                reason = secrets.redactor(session.connect_error(exc, jump_host, jump_port, user))
+                reason = session.connect_error(exc, jump_host, jump_port, user)
                 return [HostOutcome(host, "unreachable", error=f"jump host {via}: {reason}") for host in hosts]
             session.stack.push_async_callback(_close, tunnel)
         gate = asyncio.Semaphore(concurrency or group.concurrency)
