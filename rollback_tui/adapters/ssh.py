@@ -16,6 +16,7 @@ from rollback_tui.adapters.base import (
     HostOutcome,
     OutputSink,
 )
+from rollback_tui.adapters.proc import EXIT_GRACE, LineSplitter
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import SshAction
 from rollback_tui.plan.models import HostGroup
@@ -194,14 +195,26 @@ async def _close(conn: Any) -> None:
 
 
 async def _pump(reader: Any, emit: Any) -> None:
-    pending = ""
+    """Bytes in chunks, lines out; a line longer than LINE_LIMIT goes on in Continued pieces (linear, bounded)."""
+    splitter = LineSplitter()
     while chunk := await reader.read(_CHUNK):
-        pending += chunk
-        *complete, pending = pending.split("\n")
-        if complete:
-            emit([line.rstrip("\r") for line in complete])
-    if pending:
-        emit([pending.rstrip("\r")])
+        if lines := splitter.feed(chunk):
+            emit(lines)
+    if lines := splitter.close():
+        emit(lines)
+
+
+async def _drain(process: Any, pumps: asyncio.Future[Any], note: Any) -> None:
+    """Read until the channel's output ends; once the remote command has exited, for at most EXIT_GRACE more
+    seconds (a background process on the host holding its output), then stop reading and close the channel."""
+    while not (await asyncio.wait({pumps}, timeout=0.05))[0]:
+        if process.exit_status is not None or process.exit_signal is not None:
+            if not (await asyncio.wait({pumps}, timeout=EXIT_GRACE))[0]:
+                pumps.cancel()
+                note(f"the command exited but its output was still open {EXIT_GRACE:g}s later (a background "
+                     "process on the host holds it): channel closed, that process may still run there")
+                process.close()
+            break
 
 
 async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via: str, sink: OutputSink | None,
@@ -236,9 +249,14 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
                     return HostOutcome(spec, "unreachable", duration=time.monotonic() - started,
                                        error=session.connect_error(exc, host, port, session.group.user, via))
                 phase = "running"
-                process = await conn.create_process(command, stdin=asyncssh.DEVNULL, encoding="utf-8",
-                                                    errors="replace")
-                await asyncio.gather(_pump(process.stdout, emit("stdout")), _pump(process.stderr, emit("stderr")))
+                process = await conn.create_process(command, stdin=asyncssh.DEVNULL, encoding=None)
+                pumps = asyncio.gather(_pump(process.stdout, emit("stdout")), _pump(process.stderr, emit("stderr")))
+                try:
+                    await _drain(process, pumps, lambda line: emit("info")([f"host {label}: {line}"]))
+                    if not pumps.cancelled():
+                        await pumps
+                finally:
+                    pumps.cancel()
                 completed = await process.wait()
         except TimeoutError:
             return HostOutcome(spec, "timeout", duration=time.monotonic() - started,
