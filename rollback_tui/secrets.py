@@ -72,12 +72,17 @@ def _forms(value: str) -> set[str]:
     return {form for form in forms if len(form) >= _MIN_LEN}
 
 
-def _pieces(value: str) -> list[str]:
-    """The whole value and, for a multi-line secret (a PEM key), each of its lines longer than 8 characters."""
-    pieces = [value]
-    if "\n" in value or "\r" in value:
-        pieces += [line.strip() for line in value.splitlines() if len(line.strip()) >= _LINE_MIN]
-    return pieces
+def _line_forms(value: str) -> set[str]:
+    """For a multi-line secret (a PEM key), each of its lines longer than 8 characters, as printed line by line
+    (raw, JSON-escaped, URL-encoded); the whole value gets every form."""
+    if "\n" not in value and "\r" not in value:
+        return set()
+    forms: set[str] = set()
+    for line in value.splitlines():
+        line = line.strip()
+        if len(line) >= _LINE_MIN:
+            forms |= {line, json.dumps(line)[1:-1], quote(line, safe=""), quote_plus(line)}
+    return forms
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -90,21 +95,26 @@ def _trie_pattern(words: Iterable[str]) -> str:
             node = node.setdefault(char, {})
         node[""] = {}
 
-    # iterative post-order walk: a form can be thousands of characters long (recursion would overflow)
+    def run(key: str, node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Follow a chain of single-child nodes from one edge: its characters, and the node it ends at."""
+        chars = [key]
+        while len(node) == 1 and "" not in node:
+            (key, node), = node.items()
+            chars.append(key)
+        return re.escape("".join(chars)), node
+
+    # iterative post-order walk over branch points only (a form can be thousands of characters long: no
+    # recursion, and each literal run is escaped and joined once)
     compiled: dict[int, str] = {}
-    stack: list[tuple[dict[str, Any], bool]] = [(root, False)]
+    stack: list[tuple[dict[str, Any], list[tuple[str, dict[str, Any]]] | None]] = [(root, None)]
     while stack:
-        node, expanded = stack.pop()
-        if not expanded:
-            stack.append((node, True))
-            stack.extend((child, False) for key, child in node.items() if key)
+        node, edges = stack.pop()
+        if edges is None:
+            edges = [run(key, child) for key, child in sorted(node.items()) if key]
+            stack.append((node, edges))
+            stack.extend((end, None) for _, end in edges if id(end) not in compiled)
             continue
-        # a chain of single-child nodes becomes a literal run; only branch points become groups
-        branches = []
-        for key, child in sorted(node.items()):
-            if not key:
-                continue
-            branches.append(re.escape(key) + compiled.pop(id(child)))
+        branches = [text + compiled[id(end)] for text, end in edges]
         terminal = "" in node
         if not branches:
             compiled[id(node)] = ""
@@ -123,7 +133,7 @@ class Redactor:
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
         self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._re: re.Pattern[str] | None = None
         self.longest = 0
         """Length of the longest masked form: output split at a smaller distance could cut one in two."""
         self._fields: dict[type, tuple[str, ...]] = {}
@@ -135,10 +145,16 @@ class Redactor:
         if not value or len(value) < _MIN_LEN or value in self._values:
             return
         self._values.add(value)
-        for piece in _pieces(value):
-            self._forms |= _forms(piece)
+        self._forms |= _forms(value) | _line_forms(value)
         self.longest = max(map(len, self._forms))
-        self._pattern = re.compile(_trie_pattern(self._forms))
+        self._re = None  # compiled again at the next use: adding several secrets compiles once
+
+    @property
+    def _pattern(self) -> re.Pattern[str] | None:
+        """The one pattern of every form (a trie), compiled when first needed after a secret was added."""
+        if self._re is None and self._forms:
+            self._re = re.compile(_trie_pattern(self._forms))
+        return self._re
 
     def __call__(self, text: str) -> str:
         if self._pattern is None or not text:
@@ -149,7 +165,7 @@ class Redactor:
         return [self(line) for line in lines]
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return bool(self._forms)
 
     def safe_cut(self, text: str) -> int:
         """Where text (the start of a longer line) can be cut so that no masked form is split between the two

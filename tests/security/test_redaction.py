@@ -67,7 +67,8 @@ def test_each_line_of_a_multi_line_secret_is_masked_and_short_lines_are_not() ->
     assert redactor(PEM) == MASK
     for line in (line for line in PEM_LINES if len(line) > 8):
         assert redactor(f"line: {line}") == f"line: {MASK}"
-        assert MASK in redactor(base64.b64encode(line.encode()).decode())
+        assert redactor(json.dumps(line)) == f"\"{MASK}\""
+    assert MASK in redactor(base64.b64encode(PEM.encode()).decode())  # the whole one in every form
     assert redactor("ok AgMBAAE= ok") == "ok AgMBAAE= ok"  # 8 characters: would mask ordinary words
     assert redactor(json.dumps({"key": PEM})) == json.dumps({"key": "X"}).replace("X", MASK)
 
