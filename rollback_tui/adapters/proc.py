@@ -223,6 +223,7 @@ async def _drain(proc: asyncio.subprocess.Process, pumps: asyncio.Future[object]
         transport = getattr(proc, "_transport", None)
         if transport is not None:
             transport.close()
+        await asyncio.wait({pumps})  # settles as cancelled, without raising here
     return killed
 
 
@@ -267,7 +268,7 @@ async def run_process(
             _pump(proc.stderr, "stderr", sink, err_tail, keep_tail),
         )
         killed = await _drain(proc, pumps, sink, exit_grace)
-        if not pumps.cancelled():
+        if pumps.exception() if not pumps.cancelled() else None:
             await pumps  # an error in a sink surfaces here
         returncode = proc.returncode if proc.returncode is not None else await proc.wait()
         if not killed and _group_alive(proc):  # members that closed their output (a daemon): they go too

@@ -204,9 +204,10 @@ async def _pump(reader: Any, emit: Any) -> None:
         emit(lines)
 
 
-async def _drain(process: Any, pumps: asyncio.Future[Any], note: Any) -> None:
+async def _drain(process: Any, pumps: asyncio.Future[Any], note: Any) -> bool:
     """Read until the channel's output ends; once the remote command has exited, for at most EXIT_GRACE more
-    seconds (a background process on the host holding its output), then stop reading and close the channel."""
+    seconds (a background process on the host holding its output), then stop reading and close the channel
+    (returns True then)."""
     while not (await asyncio.wait({pumps}, timeout=0.05))[0]:
         if process.exit_status is not None or process.exit_signal is not None:
             if not (await asyncio.wait({pumps}, timeout=EXIT_GRACE))[0]:
@@ -214,7 +215,10 @@ async def _drain(process: Any, pumps: asyncio.Future[Any], note: Any) -> None:
                 note(f"the command exited but its output was still open {EXIT_GRACE:g}s later (a background "
                      "process on the host holds it): channel closed, that process may still run there")
                 process.close()
+                await asyncio.wait({pumps})  # settles as cancelled, without raising here
+                return True
             break
+    return False
 
 
 async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via: str, sink: OutputSink | None,
@@ -252,8 +256,7 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
                 process = await conn.create_process(command, stdin=asyncssh.DEVNULL, encoding=None)
                 pumps = asyncio.gather(_pump(process.stdout, emit("stdout")), _pump(process.stderr, emit("stderr")))
                 try:
-                    await _drain(process, pumps, lambda line: emit("info")([f"host {label}: {line}"]))
-                    if not pumps.cancelled():
+                    if not await _drain(process, pumps, lambda line: emit("info")([f"host {label}: {line}"])):
                         await pumps
                 finally:
                     pumps.cancel()
