@@ -245,7 +245,7 @@ async def run_process(
     Raises FileNotFoundError / PermissionError when the program cannot start.
     """
     full_env = {**os.environ, **env} if env else None
-    proc = await asyncio.create_subprocess_exec(
+    starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -253,7 +253,15 @@ async def run_process(
         cwd=cwd,
         env=full_env,
         start_new_session=True,  # own process group: grandchildren die with it
-    )
+    ))
+    try:
+        proc = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # cancelled while the pipes were being set up: the command may already run, with children; asyncio on its
+        # own would kill only the leader and then wait for pipes its children hold. Finish the set-up, kill the group.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(kill_group(await starting))
+        raise
     out_tail: list[str] = []
     err_tail: list[str] = []
     pumps: asyncio.Future[object] | None = None
@@ -267,6 +275,7 @@ async def run_process(
             _pump(proc.stdout, "stdout", sink, out_tail, keep_tail),
             _pump(proc.stderr, "stderr", sink, err_tail, keep_tail),
         )
+        pumps.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no warning
         killed = await _drain(proc, pumps, sink, exit_grace)
         if pumps.exception() if not pumps.cancelled() else None:
             await pumps  # an error in a sink surfaces here
