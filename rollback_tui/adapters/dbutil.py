@@ -425,3 +425,8 @@ async def data_checks(db: Database, safety: DbSafety, ctx: ActionContext) -> lis
                 checks.append(CheckResult(f"rows in {table}", f"{old[table]} (as before the rollback)", observed,
                                           n == old[table], category="data"))
     return checks
+
+
+def redact_details(value: Any, ctx: ActionContext) -> Any:
+    """Details masked early (kept for callers that still do it): the session's record path masks every event."""
+    return ctx.redactor.value(value)
