@@ -17,7 +17,7 @@ from rollback_tui.secrets import Redactor, SecretStore
 #: What a check reads back (CheckResult.readback).
 Readback = Literal["target", "safety", "none"]
 
-#: (host, stream, lines) -> None; lines are redacted before this is called.
+#: (host, stream, lines) -> None; the session's record path masks secrets in them (and in every event).
 OutputSink = Callable[[str, str, list[str]], None]
 
 
@@ -101,12 +101,12 @@ class ActionContext:
         return self.secrets.expand(text)
 
     def log(self, line: str, *, host: str = "", stream: str = "info") -> None:
-        """Emit one line of output (redacted here, so no adapter can forget)."""
-        self.output(host, stream, [self.redactor(line)])
+        """Emit one line of output (secrets are masked where every event is recorded, so no adapter can forget)."""
+        self.output(host, stream, [line])
 
     def log_lines(self, lines: list[str], *, host: str = "", stream: str = "stdout") -> None:
         if lines:
-            self.output(host, stream, self.redactor.lines(lines))
+            self.output(host, stream, lines)
 
     def host_group(self, name: str) -> HostGroup:
         return self.plan.host_groups[name]
@@ -182,9 +182,8 @@ async def run_safely(action: Any, ctx: ActionContext) -> ActionResult:
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the boundary: never let an adapter crash the session
-        result = ActionResult("failed", error=ctx.redactor(_message(exc)))
+        result = ActionResult("failed", error=_message(exc))
     result.duration = time.monotonic() - started
-    result.error = ctx.redactor(result.error)
     return result
 
 
@@ -200,14 +199,12 @@ async def verify_safely(action: Any, ctx: ActionContext) -> list[CheckResult]:
         checks = [CheckResult(f"{action.kind} read-back", "answer", "timed out", False)]
     except Exception as exc:
         checks = [CheckResult(f"{action.kind} read-back", "state readable", _message(exc), False)]
-    for check in checks:
-        check.observed = ctx.redactor(check.observed)
-        check.expected = ctx.redactor(check.expected)
     return checks
 
 
 async def describe_safely(action: Any, ctx: ActionContext) -> Description:
-    """Describe an action; a failure to describe is itself shown (it is a risk)."""
+    """Describe an action; a failure to describe is itself shown (it is a risk). Descriptions are masked here:
+    `rollback-tui plan` prints them without passing through the session's record path."""
     try:
         description = await get_adapter(action.kind).describe(action, ctx)
     except asyncio.CancelledError:

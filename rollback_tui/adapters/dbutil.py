@@ -429,11 +429,5 @@ async def data_checks(db: Database, safety: DbSafety, ctx: ActionContext) -> lis
 
 
 def redact_details(value: Any, ctx: ActionContext) -> Any:
-    """Details go to the journal and the report: mask secrets in every string, however deep."""
-    if isinstance(value, str):
-        return ctx.redactor(value)
-    if isinstance(value, dict):
-        return {redact_details(key, ctx): redact_details(item, ctx) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_details(item, ctx) for item in value]
-    return value
+    """Details masked early (kept for callers that still do it): the session's record path masks every event."""
+    return ctx.redactor.value(value)

@@ -64,7 +64,7 @@ class HttpAdapter:
                 answer = await send(ctx, client, method, ctx.expand(url), headers=expand_headers(ctx, action.headers),
                                     json_body=expand_json(ctx, body), timeout=timeout)
         except AdapterError as exc:
-            self._sent[key] = (ctx.redactor(f"{method} {url}"), str(exc).rsplit(": ", 1)[-1])
+            self._sent[key] = (f"{method} {url}", str(exc).rsplit(": ", 1)[-1])
             raise
         self._sent[key] = (answer.label, answer.status)
         if answer.status not in action.expect_status:

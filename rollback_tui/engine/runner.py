@@ -696,7 +696,7 @@ class Runner:
             # the history ends inside this action: the process died while it ran
             return self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt, status="interrupted",
                                              error="the session stopped while this action was running"))[0]
-        batcher = OutputBatcher(self._record, step_id, action.id)
+        batcher = OutputBatcher(self._record, step_id, action.id, safe_cut=self.secrets.redactor.safe_cut)
         ctx = self._context(step_id, action.id, output=batcher.add, only_hosts=only_hosts)
         try:
             result = await run_safely(action, ctx)

@@ -194,9 +194,12 @@ class Session:
             log.error("event %s: %s", event.seq, exc)
 
     def record(self, events: Sequence[EventBase]) -> list[Event]:
-        """Journal events (one write, one fsync), fold them into the state, then tell the listeners."""
+        """Mask secrets in events (the one redaction stage: the journal, the state, the listeners, the report and
+        stdout all see only what comes out of it), journal them (one write, one fsync), fold them into the state,
+        then tell the listeners."""
+        mask = self.secrets.redactor.model
         try:
-            numbered = self.journal.append_many(events)
+            numbered = self.journal.append_many([mask(event) for event in events])
         except JournalError as exc:
             self._fatal = exc
             raise
@@ -269,6 +272,7 @@ class Session:
             self.journal.close()
             raise
         self._finishing = True
+        message = self.secrets.redactor(message)  # printed as it is by headless runs and the cockpit
         await self._stop_background()
         report, report_error = await self._write_report(exit_state, message)
         self.journal.close()
