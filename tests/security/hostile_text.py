@@ -15,7 +15,7 @@ HOSTILE_PLAN = r"""
 version: 1
 metadata:
   name: "evil\e]52;c;SGVsbG8=\aplan\e[31mTITLE"
-  incident: "INC\e[2JINCIDENT\x9b31m"
+  incident: "INC\e[2JINCIDENT\x9b31m [runbook](https://evil.invalid/steal)"
   environment: "env\u202Egnp.exe\u200b"
 approvals:
   allow_same_person: true
@@ -27,7 +27,9 @@ inputs:
       description: "desc\e]52;c;SGVsbG8=\a\e[5mINPUT"
       check: {path: "/nonexistent\e[45mPATH"}
       remediation: proceed
-rollback: {scope: [flags]}
+rollback:
+  scope: [flags]
+  risks: ["see [the runbook](https://evil.invalid/steal) before approving"]
 steps:
   - id: flags
     title: "Flags\e]52;c;SGVsbG8=\a\e[41mSTEP"

@@ -124,6 +124,7 @@ def test_cockpit_never_emits_the_plans_or_the_childs_escape_sequences(tmp_path: 
     stream = bytes(tty.output)
     assert b"\x1b[?1049h" in stream  # Textual drew on the alternate screen: this is the cockpit's own output
     assert leaks(stream) == [], "the plan's or the child's escape sequences reached the terminal"
+    assert b"\x1b]8;" not in stream  # the plan's markdown link is shown as text, never made a hyperlink
     text = stream.decode("utf-8", "replace")
     assert SHOWN_OSC52.encode() in stream  # shown instead: the operator sees what the plan tried
     assert any(f"␛{marker}" in text for marker in MARKERS)
