@@ -28,7 +28,9 @@ _INVISIBLE = ("\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u0
               "\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
               "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f")
 _CLASSES = {"keep_tabs": f"[{_INVISIBLE}]", "no_tabs": f"[\t{_INVISIBLE}]", "one_line": f"[\t\n{_INVISIBLE}]"}
+_CLASSES["fillers"] = "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u3164\uffa0]"  # printable, yet invisible
 _COMPILED: dict[str, re.Pattern[str]] = {}
+_ASCII_CONTROLS = bytes([*range(0x20), 0x7F])
 
 #: Keys whose string values may span lines in the cockpit (a decision's question, the plan markdown shown for
 #: review); every other string of an event is drawn on one line.
@@ -87,6 +89,19 @@ def one_line(text: str) -> str:
     return unsafe.sub(_picture_tab_space, text)
 
 
+def lines_one_line(lines: list[str]) -> list[str]:
+    """`one_line` of each line; the same list when every line is already safe (checked in one C pass over the
+    joined text, which keeps a 50k lines/s output flood cheap)."""
+    joined = "".join(lines)
+    if joined.isascii():  # bytes.translate deletes the controls ~3x faster than str.isprintable scans
+        data = joined.encode("ascii")
+        if len(data.translate(None, _ASCII_CONTROLS)) == len(data):
+            return lines
+    elif joined.isprintable() and pattern("fillers").search(joined) is None:
+        return lines
+    return [one_line(line) for line in lines]
+
+
 def scrub(value: Any, key: str = "") -> Any:
     """A copy of an event (pydantic model, dict, list, tuple or str) whose every string is terminal-safe:
     one line, except under MULTILINE_KEYS. Unchanged parts are the same objects (nothing is copied for a clean
@@ -99,6 +114,11 @@ def scrub(value: Any, key: str = "") -> Any:
         if all(nk is k and nv is v for (nk, nv), (k, v) in zip(items, value.items())):
             return value
         return dict(items)
+    if isinstance(value, list) and key not in MULTILINE_KEYS and all(isinstance(item, str) for item in value[:1]):
+        try:
+            return lines_one_line(value)  # a list of strings (an output batch's lines): the fast path
+        except TypeError:  # not only strings after all
+            pass
     if isinstance(value, (list, tuple)):
         cleaned = [scrub(item, key) for item in value]
         if all(new is old for new, old in zip(cleaned, value)):

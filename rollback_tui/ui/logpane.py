@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Log, Static
 
-from rollback_tui.termsafe import one_line
+from rollback_tui.termsafe import lines_one_line, one_line
 
 STEP_SHORT = {"configuration": "config", "database": "db", "infrastructure": "infra", "": "-"}
 LEVELS = ("out", "err", "info")
@@ -73,8 +73,7 @@ class LogPane(Vertical):
         records = self.records
         pending = self.pending
         search = self.search
-        for text in lines:
-            text = one_line(text)
+        for text in lines_one_line(lines if isinstance(lines, list) else list(lines)):
             records.append((step, host, level, text))
             if visible and (not search or search in text):
                 pending.append(prefix + text)

@@ -156,3 +156,13 @@ def test_module_is_cheap_to_import() -> None:
             "print(sorted(m for m in set(sys.modules) - before if not m.startswith('rollback_tui')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert not ({"textual", "rich", "pydantic", "unicodedata"} & set(eval(done.stdout)))
+
+
+def test_lines_one_line_returns_clean_batches_as_they_are() -> None:
+    from rollback_tui.termsafe import lines_one_line
+
+    ascii_batch = [f"{i} GET /api 200" for i in range(100)]
+    utf8_batch = ["✔ naïve 日本語", "ok"]
+    assert lines_one_line(ascii_batch) is ascii_batch and lines_one_line(utf8_batch) is utf8_batch
+    assert lines_one_line(["ok", f"a{OSC52}", "b\rc", "t\tu", "da\u3164na", "x\x9b"]) == [
+        "ok", "a␛]52;c;SGVsbG8=␇", "b␍c", "t u", "da<U+3164>na", "x<U+009B>"]
