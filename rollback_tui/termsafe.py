@@ -11,7 +11,8 @@ Two variants, chosen by where the text lands:
 C0 controls become their Unicode control pictures (ESC is `␛`, so OSC 52 shows as `␛]52;…`), DEL is `␡`; C1
 controls, bidi controls, zero-width and other invisible format characters, line/paragraph separators and lone
 surrogates are shown as `<U+XXXX>`. The markdown report keeps its own escaping (report/md.py). This module is
-imported before the cockpit's first frame: it imports only `re`.
+imported before the cockpit's first frame: it imports only `re` and `typing`, and compiles its patterns on first
+use (printable ASCII, the common case, never needs them).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The cockpit in a real pty (TERM=xterm-256color, 80x24) on a hostile plan: its title, step name, role, input
 description, question and the shell action's output carry OSC 52 and CSI sequences; the whole session is driven
-by keys to its summary, and none of the plan's or the child's escape sequences reach the terminal stream."""
+by keys to its summary, and none of the plan's or the child's escape sequences reach the terminal stream. The
+same for `replay` and `follow` of the session's journal."""
 
 from __future__ import annotations
 
@@ -128,3 +129,33 @@ def test_cockpit_never_emits_the_plans_or_the_childs_escape_sequences(tmp_path: 
     text = stream.decode("utf-8", "replace")
     assert SHOWN_OSC52.encode() in stream  # shown instead: the operator sees what the plan tried
     assert any(f"␛{marker}" in text for marker in MARKERS)
+
+
+@pytest.mark.parametrize("command", ["replay", "follow"])
+def test_replay_and_follow_never_emit_the_journals_escape_sequences(tmp_path: Path, command: str) -> None:
+    plan = tmp_path / "hostile.yaml"
+    plan.write_text(HOSTILE_PLAN)
+    journal = tmp_path / "s.journal.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL", "COLUMNS", "LINES"))}
+    env.update(TERM="xterm-256color", ROLLBACK_TUI_CONFIG_DIR=str(tmp_path / "config"))
+    subprocess.run([sys.executable, "-m", "rollback_tui", "run", str(plan), "--headless", "--answers", "auto",
+                    "--no-sign", "--operator", "op", "--journal", str(journal), "--report", str(tmp_path / "r.md")],
+                   cwd=tmp_path, env=env, capture_output=True, check=True, timeout=120)
+    argv = [sys.executable, "-m", "rollback_tui", command, str(journal)] + (
+        ["--speed", "1000"] if command == "replay" else [])
+    tty = Pty(argv, env, tmp_path)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and SHOWN_OSC52.encode() not in tty.output and tty.proc.poll() is None:
+            tty.read(0.3)
+        tty.read(1.0)
+        tty.send(b"\x1b")  # leave the summary screen: the main screen with checklist and log is drawn too
+        tty.read(1.5)
+        tty.send(b"\x11")  # ctrl+q
+        tty.read(2.0)
+    finally:
+        tty.close()
+    stream = bytes(tty.output)
+    assert b"\x1b[?1049h" in stream
+    assert leaks(stream) == [], f"{command}: the journal's escape sequences reached the terminal"
+    assert SHOWN_OSC52.encode() in stream, "the journal's hostile text was never drawn"
