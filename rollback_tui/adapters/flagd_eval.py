@@ -1,0 +1,416 @@
+"""A bounded re-implementation of flagd's flag evaluation (JsonLogic targeting, fractional, sem_ver, $ref)."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+MAX_DEPTH = 64  # nesting of a targeting rule; flag files are hostile input
+MAX_OPS = 20_000  # operator applications per evaluation
+MAX_WEIGHT = 2_147_483_647  # flagd refuses a fractional rule whose weights add up to more
+
+
+class Undecidable(Exception):
+    """The rule uses something this evaluator does not implement (a custom operator): no verdict."""
+
+
+class EvalError(Exception):
+    """flagd's engine would throw here: the evaluation ends with reason ERROR (the application's default)."""
+
+
+@dataclass
+class Outcome:
+    """What flagd answers for one context: a variant, or None when the application's own default is served."""
+
+    reason: str  # STATIC, DEFAULT, TARGETING_MATCH, DISABLED, ERROR
+    variant: str | None
+
+
+# ---------------------------------------------------------------- murmur3 (flagd buckets with murmur3 x86 32-bit, seed 0)
+
+
+def murmur3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3 x86 32-bit, as flagd uses to bucket `fractional` (flagKey + targetingKey)."""
+    c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
+    h = seed & mask
+    end = len(data) & ~3
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * c1) & mask
+        k = ((k << 15) | (k >> 17)) & mask
+        k = (k * c2) & mask
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & mask
+        h = (h * 5 + 0xE6546B64) & mask
+    tail = data[end:]
+    if tail:
+        k = int.from_bytes(tail, "little")
+        k = (k * c1) & mask
+        k = ((k << 15) | (k >> 17)) & mask
+        k = (k * c2) & mask
+        h ^= k
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & mask
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & mask
+    h ^= h >> 16
+    return h
+
+
+# ---------------------------------------------------------------- JavaScript value semantics used by json-logic
+
+
+def js_str(value: Any) -> str:
+    """`String(value)` for JSON values."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _js_number(value)
+    if isinstance(value, list):
+        return ",".join("" if item is None else js_str(item) for item in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return str(value)
+
+
+def _js_number(value: float) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value == int(value) and abs(value) < 1e21:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def truthy(value: Any) -> bool:
+    """json-logic-engine's truthiness: empty arrays and empty objects are false."""
+    if isinstance(value, (list, dict, str)):
+        return len(value) > 0
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool(value)
+
+
+def _to_number(value: Any) -> float:
+    """`+value` after json-logic-engine's precoerceNumber (objects and NaN throw)."""
+    if isinstance(value, (list, dict)) and value:
+        raise EvalError("object in a numeric comparison")
+    if value is None or value is False or value == "" or value == [] or value == {}:
+        return 0.0
+    if value is True:
+        return 1.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return 0.0
+    try:
+        if re.fullmatch(r"[+-]?0[xX][0-9a-fA-F]+", text):
+            return float(int(text, 16))
+        if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?Infinity", text):
+            return float(text.replace("Infinity", "inf"))
+    except ValueError:
+        pass
+    raise EvalError(f"{text!r} is not a number")
+
+
+def _loose_eq(a: Any, b: Any) -> bool:
+    if (a is None or isinstance(a, str)) and (b is None or isinstance(b, str)):
+        return a == b
+    return _to_number(a) == _to_number(b)
+
+
+def _compare(op: str, args: list[Any]) -> bool:
+    if len(args) < 2:
+        raise EvalError(f"{op} needs two arguments")
+    prev = args[0]
+    for current in args[1:]:
+        if op in ("===", "!=="):
+            same = type(prev) is type(current) and prev == current or (
+                isinstance(prev, (int, float)) and isinstance(current, (int, float))
+                and not isinstance(prev, bool) and not isinstance(current, bool) and prev == current)
+            result = same if op == "===" else not same
+        elif (prev is None or isinstance(prev, str)) and (current is None or isinstance(current, str)):
+            result = _string_compare(op, prev, current)
+        else:
+            left, right = _to_number(prev), _to_number(current)
+            result = {"==": left == right, "!=": left != right, "<": left < right, "<=": left <= right,
+                      ">": left > right, ">=": left >= right}[op]
+        if not result:
+            return False
+        prev = current
+    return True
+
+
+def _string_compare(op: str, a: str | None, b: str | None) -> bool:
+    if op == "==":
+        return a == b
+    if op == "!=":
+        return a != b
+    if a is None or b is None:  # JS compares null with a string numerically
+        left, right = _to_number_or_nan(a), _to_number_or_nan(b)
+    else:
+        left, right = a.encode("utf-16-be"), b.encode("utf-16-be")  # type: ignore[assignment]
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+
+
+def _to_number_or_nan(value: Any) -> float:
+    try:
+        return _to_number(value)
+    except EvalError:
+        return math.nan
+
+
+# ---------------------------------------------------------------- semantic versions (flagd's sem_ver)
+
+_SEMVER = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][a-zA-Z0-9-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][a-zA-Z0-9-]*))*))?"
+                     r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
+
+
+def parse_semver(raw: Any) -> tuple[int, int, int, tuple[Any, ...]] | None:
+    """(major, minor, patch, prerelease) with flagd's leniency: a `v` prefix and `1` / `1.2` are accepted."""
+    text = js_str(raw)
+    if len(text) > 256:
+        return None
+    text = re.sub(r"^[vV]", "", text).strip()
+    match = _SEMVER.match(text)
+    if match:
+        pre = tuple(int(p) if p.isdigit() else p for p in match.group(4).split(".")) if match.group(4) else ()
+        return int(match.group(1)), int(match.group(2)), int(match.group(3)), pre
+    partial = re.fullmatch(r"(\d+)(?:\.(\d+))?", text)
+    if partial:
+        return int(partial.group(1)), int(partial.group(2) or 0), 0, ()
+    return None
+
+
+def _semver_key(version: tuple[int, int, int, tuple[Any, ...]]) -> tuple[Any, ...]:
+    major, minor, patch, pre = version
+    # a release sorts after its prereleases; numeric identifiers sort before alphanumeric ones
+    pre_key = tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in pre)
+    return (major, minor, patch, 1 if not pre else 0, pre_key)
+
+
+def sem_ver(args: Any) -> bool | None:
+    if not isinstance(args, list) or len(args) != 3:
+        return None
+    left, right = parse_semver(args[0]), parse_semver(args[2])
+    if left is None or right is None:
+        return None
+    a, b = _semver_key(left), _semver_key(right)
+    op = js_str(args[1])
+    table = {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b,
+             "^": left[0] == right[0], "~": left[0] == right[0] and left[1] == right[1]}
+    return table.get(op)
+
+
+# ---------------------------------------------------------------- the evaluator
+
+
+_LAZY = frozenset({"if", "?:", "and", "or"})
+_EAGER = frozenset({"==", "!=", "===", "!==", "<", "<=", ">", ">=", "!", "!!", "in", "cat", "var", "missing",
+                    "starts_with", "ends_with", "sem_ver", "fractional", "+", "-", "*", "%", "max", "min"})
+KNOWN_OPERATORS = _LAZY | _EAGER
+
+
+class Evaluator:
+    """One targeting evaluation for one context, bounded in depth and operator count."""
+
+    def __init__(self, flag_key: str, context: dict[str, Any], now: int | None = None) -> None:
+        self.data = {**context, "$flagd": {"flagKey": flag_key, "timestamp": int(time.time()) if now is None else now}}
+        self.ops = 0
+        self.fractional_hits: list[tuple[int, list[tuple[Any, int]], bool]] = []  # (node id, buckets, constant)
+
+    def run(self, node: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise Undecidable(f"targeting nested deeper than {MAX_DEPTH}")
+        if isinstance(node, list):
+            return [self.run(item, depth + 1) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1:
+            if not node:
+                return node
+            raise Undecidable(f"an object with {len(node)} keys is not a JsonLogic operation")
+        self.ops += 1
+        if self.ops > MAX_OPS:
+            raise Undecidable(f"more than {MAX_OPS} operations in one evaluation")
+        op, raw = next(iter(node.items()))
+        if op not in KNOWN_OPERATORS:
+            raise Undecidable(f"operator {op!r} is not one flagd ships (custom operator?)")
+        if op in _LAZY:
+            return self._lazy(op, raw if isinstance(raw, list) else [raw], depth)
+        args = self.run(raw, depth + 1)
+        if op == "fractional":
+            return self._fractional(node, raw, args)
+        return self._eager(op, args)
+
+    def _lazy(self, op: str, args: list[Any], depth: int) -> Any:
+        if op in ("if", "?:"):
+            if len(args) == 1:
+                return self.run(args[0], depth + 1)
+            if len(args) < 2:
+                return None
+            for index in range(0, len(args) - 1, 2):
+                if truthy(self.run(args[index], depth + 1)):
+                    return self.run(args[index + 1], depth + 1)
+            return self.run(args[-1], depth + 1) if len(args) % 2 else None
+        if not args:
+            return None
+        item = None
+        for arg in args:
+            item = self.run(arg, depth + 1)
+            if truthy(item) == (op == "or"):
+                return item
+        return item
+
+    def _eager(self, op: str, args: Any) -> Any:
+        if op in ("!", "!!"):
+            value = args[0] if isinstance(args, list) and args else ([] if isinstance(args, list) else args)
+            return truthy(value) if op == "!!" else not truthy(value)
+        if op == "var":
+            return self._var(args)
+        if not isinstance(args, list):
+            args = [args]
+        if op in ("==", "!=", "===", "!==", "<", "<=", ">", ">="):
+            return _compare(op, args)
+        if op == "in":
+            item, haystack = (args + [None, None])[:2]
+            if isinstance(haystack, str):
+                return js_str(item) in haystack
+            if isinstance(haystack, list):
+                return any(_same_value_zero(item, element) for element in haystack)
+            if not haystack:
+                return False
+            raise EvalError("`in` on something that is neither a list nor a string")
+        if op == "cat":
+            return "".join(js_str(item) for item in args if item is not None)
+        if op in ("starts_with", "ends_with"):
+            if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], str):
+                return None
+            return args[0].startswith(args[1]) if op == "starts_with" else args[0].endswith(args[1])
+        if op == "sem_ver":
+            return sem_ver(args)
+        if op == "missing":
+            keys = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+            return [key for key in keys if self._var(key) in (None, "")]
+        raise Undecidable(f"operator {op!r} is not evaluated by rollback-tui")  # arithmetic: rare in targeting
+
+    def _var(self, args: Any) -> Any:
+        default = None
+        key = args
+        if isinstance(args, list):
+            key = args[0] if args else None
+            default = args[1] if len(args) > 1 else None
+        not_found = default
+        if key is None or key == "":
+            return self.data
+        current: Any = self.data
+        for part in js_str(key).split("."):
+            if current is None:
+                return not_found
+            if isinstance(current, dict):
+                if part not in current:
+                    return not_found
+                current = current[part]
+            elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+                current = current[int(part)]
+            else:
+                return not_found
+        return current
+
+    def _fractional(self, node: dict[str, Any], raw: Any, args: Any) -> Any:
+        if not isinstance(args, list) or not args:
+            return None
+        if isinstance(args[0], str):
+            bucket_by, buckets = args[0], args[1:]
+            constant = isinstance(raw, list) and isinstance(raw[0], str)
+        else:
+            key = self.data.get("targetingKey")
+            if not truthy(key):
+                return None
+            bucket_by, buckets, constant = f"{self.data['$flagd']['flagKey']}{js_str(key)}", args, False
+        parsed: list[tuple[Any, int]] = []
+        for entry in buckets:
+            if not isinstance(entry, list) or not 1 <= len(entry) <= 2:
+                return None
+            variant = entry[0]
+            if isinstance(variant, (list, dict)):
+                return None
+            weight = 1
+            if len(entry) == 2:
+                raw_weight = entry[1]
+                if isinstance(raw_weight, bool) or not isinstance(raw_weight, (int, float)) or raw_weight != int(raw_weight):
+                    return None  # flagd: "Bucketing requires weight to be an integer"; the rule yields nothing
+                weight = max(0, int(raw_weight))
+            parsed.append((variant, weight))
+        total = sum(weight for _, weight in parsed)
+        if total > MAX_WEIGHT:
+            return None
+        self.fractional_hits.append((id(node), parsed, constant))
+        point = (murmur3_32(bucket_by.encode("utf-8")) * total) >> 32
+        running = 0
+        for variant, weight in parsed:
+            running += weight
+            if running > point:
+                return variant
+        return None
+
+
+def _same_value_zero(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b and not isinstance(a, (list, dict))
+
+
+def evaluate(flag_key: str, flag: dict[str, Any], targeting: Any, context: dict[str, Any],
+             hits: list[tuple[int, list[tuple[Any, int]], bool]] | None = None) -> Outcome:
+    """flagd's answer for one flag and one context (targeting already has its `$ref`s resolved)."""
+    if flag.get("state") == "DISABLED":
+        return Outcome("DISABLED", None)
+    variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
+    default = flag.get("defaultVariant") or None
+    if not isinstance(targeting, dict) or not targeting:
+        variant, reason = default, "STATIC"
+    else:
+        evaluator = Evaluator(flag_key, context)
+        try:
+            result = evaluator.run(targeting)
+        except EvalError:
+            return Outcome("ERROR", None)
+        finally:
+            if hits is not None:
+                hits.extend(evaluator.fractional_hits)
+        if result is None:
+            variant, reason = default, "DEFAULT"
+        else:
+            variant, reason = js_str(result), "TARGETING_MATCH"
+    if variant is None:
+        return Outcome("DEFAULT", None)
+    if variant not in variants:
+        return Outcome("ERROR", None)
+    return Outcome(reason, variant)
+
+
+def resolve_refs(node: Any, evaluators: dict[str, Any], depth: int = 0) -> Any:
+    """Replace `{"$ref": NAME}` by the rule under top-level `$evaluators` (as flagd does before parsing)."""
+    if depth > MAX_DEPTH:
+        raise Undecidable(f"$ref nesting deeper than {MAX_DEPTH}")
+    if isinstance(node, dict):
+        if set(node) == {"$ref"} and isinstance(node["$ref"], str) and node["$ref"] in evaluators:
+            return resolve_refs(evaluators[node["$ref"]], evaluators, depth + 1)
+        return {key: resolve_refs(value, evaluators, depth + 1) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve_refs(item, evaluators, depth + 1) for item in node]
+    return node
