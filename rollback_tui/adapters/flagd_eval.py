@@ -292,8 +292,8 @@ class Evaluator:
             if not haystack:
                 return False
             raise EvalError("`in` on something that is neither a list nor a string")
-        if op == "cat":
-            return "".join(js_str(item) for item in args if item is not None)
+        if op == "cat":  # flagd-core compiles its rules: `'' + a + b`, so a missing value adds "null"
+            return "".join(js_str(item) for item in args)
         if op in ("starts_with", "ends_with"):
             if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], str):
                 return None
@@ -381,6 +381,8 @@ def evaluate(flag_key: str, flag: dict[str, Any], targeting: Any, context: dict[
         return Outcome("DISABLED", None)
     variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
     default = flag.get("defaultVariant") or None
+    if unresolved_ref(targeting) is not None:
+        return Outcome("ERROR", None)  # flagd-core cannot build the rule: every evaluation fails
     if not isinstance(targeting, dict) or not targeting:
         variant, reason = default, "STATIC"
     else:
@@ -403,14 +405,42 @@ def evaluate(flag_key: str, flag: dict[str, Any], targeting: Any, context: dict[
     return Outcome(reason, variant)
 
 
-def resolve_refs(node: Any, evaluators: dict[str, Any], depth: int = 0) -> Any:
-    """Replace `{"$ref": NAME}` by the rule under top-level `$evaluators` (as flagd does before parsing)."""
-    if depth > MAX_DEPTH:
-        raise Undecidable(f"$ref nesting deeper than {MAX_DEPTH}")
-    if isinstance(node, dict):
-        if set(node) == {"$ref"} and isinstance(node["$ref"], str) and node["$ref"] in evaluators:
-            return resolve_refs(evaluators[node["$ref"]], evaluators, depth + 1)
-        return {key: resolve_refs(value, evaluators, depth + 1) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve_refs(item, evaluators, depth + 1) for item in node]
+def resolve_refs(node: Any, evaluators: dict[str, Any]) -> Any:
+    """`{"$ref": NAME}` replaced by the rule under top-level `$evaluators`, exactly as flagd-core does it: one
+    pass per evaluator in file order, so a rule that refers to an evaluator listed before it stays unresolved."""
+    budget = [MAX_OPS * 10]
+
+    def replace(tree: Any, name: str, rule: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if depth > MAX_DEPTH or budget[0] < 0:
+            raise Undecidable(f"targeting with $ref expands beyond depth {MAX_DEPTH} or {MAX_OPS * 10} nodes")
+        if isinstance(tree, dict):
+            if len(tree) == 1 and tree.get("$ref") == name:
+                return rule
+            return {key: replace(value, name, rule, depth + 1) for key, value in tree.items()}
+        if isinstance(tree, list):
+            return [replace(item, name, rule, depth + 1) for item in tree]
+        return tree
+
+    for name, rule in evaluators.items():
+        node = replace(node, str(name), rule, 0)
     return node
+
+
+def unresolved_ref(node: Any, depth: int = 0) -> str | None:
+    """The first `$ref` left in a rule: flagd-core then refuses the whole rule (reason ERROR for every context)."""
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return str(node["$ref"])
+        for value in node.values():
+            found = unresolved_ref(value, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for item in node:
+            found = unresolved_ref(item, depth + 1)
+            if found is not None:
+                return found
+    return None

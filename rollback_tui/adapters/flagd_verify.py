@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollback_tui.adapters.flagd_eval import Outcome, Undecidable, evaluate, parse_semver, resolve_refs
+from rollback_tui.adapters.flagd_eval import Outcome, Undecidable, evaluate, parse_semver, resolve_refs, unresolved_ref
 
 TARGETING_KEYS = 400  # keys tried with the attribute-free context; fractional buckets below ~1 % are checked by weight
 KEYS_PER_ATTRIBUTES = 8
@@ -195,6 +195,9 @@ def check_flag(doc: dict[str, Any], key: str, flag: dict[str, Any], off_value: A
             return Verdict("on", f"{outcome.variant} for {_show(context)} ({outcome.reason})", contexts, outcomes)
     if served_default:
         reasons = ", ".join(sorted({o.reason for o in served_default}))
+        missing = unresolved_ref(rule)
+        if missing is not None:
+            reasons += f": $ref {missing!r} is not resolved, flagd cannot build the rule"
         if not has_app_default:
             return Verdict("unverified", f"returns the application's default ({reasons}) for "
                            f"{len(served_default)} of {len(contexts)} contexts; the plan does not declare "
