@@ -101,6 +101,11 @@ def attribute_values(rule: Any) -> dict[str, list[Any]]:
             add(path, [])
             return
         for op, args in node.items():
+            if op == "missing":
+                names = args[0] if isinstance(args, list) and len(args) == 1 and isinstance(args[0], list) else args
+                for name in names if isinstance(names, list) else [names]:
+                    if isinstance(name, str) and name:
+                        add(name, [])
             if op in _COMPARISONS and isinstance(args, list):
                 for index, arg in enumerate(args):
                     path = _var_path(arg)
