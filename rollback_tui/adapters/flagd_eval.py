@@ -71,7 +71,7 @@ def js_str(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return _js_number(value)
+        return _number_text(value)
     if isinstance(value, list):
         return ",".join("" if item is None else js_str(item) for item in value)
     if isinstance(value, dict):
@@ -79,7 +79,7 @@ def js_str(value: Any) -> str:
     return str(value)
 
 
-def _js_number(value: float) -> str:
+def _number_text(value: float) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
@@ -100,74 +100,119 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _to_number(value: Any) -> float:
-    """`+value` after json-logic-engine's precoerceNumber (objects and NaN throw)."""
-    if isinstance(value, (list, dict)) and value:
-        raise EvalError("object in a numeric comparison")
-    if value is None or value is False or value == "" or value == [] or value == {}:
+def _js_number(value: Any) -> float:
+    """JavaScript `Number(value)` for JSON values (NaN for text that is not a number)."""
+    if value is None or value is False:
         return 0.0
     if value is True:
         return 1.0
     if isinstance(value, (int, float)):
         return float(value)
+    if isinstance(value, (list, dict)):
+        raise Undecidable("an array or object in a comparison")
     text = str(value).strip()
     if not text:
         return 0.0
-    try:
-        if re.fullmatch(r"[+-]?0[xX][0-9a-fA-F]+", text):
-            return float(int(text, 16))
-        if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?Infinity", text):
-            return float(text.replace("Infinity", "inf"))
-    except ValueError:
-        pass
-    raise EvalError(f"{text!r} is not a number")
+    if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        return float(text)
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+        return float(int(text, 16))
+    if re.fullmatch(r"[+-]?Infinity", text):
+        return float(text.replace("Infinity", "inf"))
+    return math.nan
 
 
-def _loose_eq(a: Any, b: Any) -> bool:
-    if (a is None or isinstance(a, str)) and (b is None or isinstance(b, str)):
-        return a == b
-    return _to_number(a) == _to_number(b)
+def _precoerced_nan(value: Any) -> bool:
+    """json-logic-engine's `isNaN(+precoerceNumber(value))` (objects throw as well)."""
+    if isinstance(value, (list, dict)) and value:
+        return True
+    return math.isnan(_js_number(value)) if value not in (None, False, "", 0) else False
 
 
-def _compare(op: str, args: list[Any]) -> bool:
-    if len(args) < 2:
-        raise EvalError(f"{op} needs two arguments")
-    prev = args[0]
-    for current in args[1:]:
-        if op in ("===", "!=="):
-            same = type(prev) is type(current) and prev == current or (
-                isinstance(prev, (int, float)) and isinstance(current, (int, float))
-                and not isinstance(prev, bool) and not isinstance(current, bool) and prev == current)
-            result = same if op == "===" else not same
-        elif (prev is None or isinstance(prev, str)) and (current is None or isinstance(current, str)):
-            result = _string_compare(op, prev, current)
+def js_compare(op: str, a: Any, b: Any) -> bool:
+    """JavaScript's `a OP b` (loose) for JSON values."""
+    if op in ("===", "!=="):
+        same = _strict_eq(a, b)
+        return same if op == "===" else not same
+    if op in ("==", "!="):
+        if a is None or b is None:
+            same = a is None and b is None
+        elif isinstance(a, str) and isinstance(b, str):
+            same = a == b
         else:
-            left, right = _to_number(prev), _to_number(current)
-            result = {"==": left == right, "!=": left != right, "<": left < right, "<=": left <= right,
-                      ">": left > right, ">=": left >= right}[op]
-        if not result:
-            return False
-        prev = current
-    return True
-
-
-def _string_compare(op: str, a: str | None, b: str | None) -> bool:
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
-    if a is None or b is None:  # JS compares null with a string numerically
-        left, right = _to_number_or_nan(a), _to_number_or_nan(b)
+            same = _js_number(a) == _js_number(b)
+        return same if op == "==" else not same
+    if isinstance(a, str) and isinstance(b, str):
+        left: Any = a.encode("utf-16-be")
+        right: Any = b.encode("utf-16-be")
     else:
-        left, right = a.encode("utf-16-be"), b.encode("utf-16-be")  # type: ignore[assignment]
+        left, right = _js_number(a), _js_number(b)
+        if math.isnan(left) or math.isnan(right):
+            return False
     return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
 
 
-def _to_number_or_nan(value: Any) -> float:
-    try:
-        return _to_number(value)
-    except EvalError:
-        return math.nan
+def _strict_eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b and not isinstance(a, (list, dict))
+
+
+def compare_check(op: str, a: Any, b: Any) -> bool:
+    """`a OP compareCheck(b, a)`: how flagd-core's compiled rules compare when the right side is not a `var`."""
+    if op in ("===", "!=="):
+        return js_compare(op, a, b)
+    if (a is None or isinstance(a, str)) and (b is None or isinstance(b, str)):
+        return js_compare(op, a, b)
+    if _precoerced_nan(b) and a is not None:
+        raise EvalError("a value that is not a number in a numeric comparison")
+    if _precoerced_nan(a):
+        raise EvalError("a value that is not a number in a numeric comparison")
+    if a is None and not truthy_js(b):
+        return js_compare(op, None, None)
+    if b is None and not truthy_js(a):
+        return js_compare(op, a, 0)
+    return js_compare(op, a, b)
+
+
+def truthy_js(value: Any) -> bool:
+    """JavaScript truthiness (`[]` and `{}` are true here, unlike JsonLogic's)."""
+    if isinstance(value, (list, dict)):
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "null" if value is None else "array or object"
+
+
+def _compare(op: str, args: list[Any], plain: bool = False) -> bool:
+    if len(args) < 2:
+        raise EvalError(f"{op} needs two arguments")
+    all_kinds = {_kind(arg) for arg in args}
+    kinds = all_kinds - {"null"}
+    if "null" in all_kinds and kinds - {"string"} and op not in ("===", "!=="):
+        # a missing value against a number or boolean: flagd-core's compiled paths disagree (null == 0 or not)
+        raise Undecidable(f"{op} compares a missing value with a {' / '.join(sorted(kinds))}")
+    if len(kinds) > 1 or "array or object" in kinds or (kinds == {"boolean"} and op in ("<", "<=", ">", ">=")):
+        # JavaScript coercion between kinds differs between flagd-core's compiled and interpreted paths
+        raise Undecidable(f"{op} compares a {' with a '.join(sorted(kinds))}")
+    if len(args) == 2 and plain:
+        return js_compare(op, args[0], args[1])
+    for a, b in zip(args, args[1:]):
+        if not compare_check(op, a, b):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- semantic versions (flagd's sem_ver)
@@ -220,14 +265,19 @@ _LAZY = frozenset({"if", "?:", "and", "or"})
 _EAGER = frozenset({"==", "!=", "===", "!==", "<", "<=", ">", ">=", "!", "!!", "in", "cat", "var", "missing",
                     "starts_with", "ends_with", "sem_ver", "fractional", "+", "-", "*", "%", "max", "min"})
 KNOWN_OPERATORS = _LAZY | _EAGER
+_COMPARATORS = frozenset({"==", "!=", "===", "!==", "<", "<=", ">", ">="})
 
 
 class Evaluator:
     """One targeting evaluation for one context, bounded in depth and operator count."""
 
-    def __init__(self, flag_key: str, context: dict[str, Any], now: int | None = None) -> None:
+    def __init__(self, flag_key: str, context: dict[str, Any], now: int | None = None,
+                 null_in_cat: str = "text") -> None:
         self.data = {**context, "$flagd": {"flagKey": flag_key, "timestamp": int(time.time()) if now is None else now}}
         self.ops = 0
+        # flagd-core joins a missing value into `cat` as "null" on some compiled paths and skips it on others
+        self.null_in_cat = null_in_cat
+        self.saw_null_in_cat = False
         self.fractional_hits: list[tuple[int, list[tuple[Any, int]], bool]] = []  # (node id, buckets, constant)
 
     def run(self, node: Any, depth: int = 0) -> Any:
@@ -252,6 +302,10 @@ class Evaluator:
         args = self.run(raw, depth + 1)
         if op == "fractional":
             return self._fractional(node, raw, args)
+        if op in _COMPARATORS and isinstance(args, list):
+            # flagd-core compiles `[x, {"var": ...}]` as plain JavaScript, anything else through compareCheck
+            plain = isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], dict) and "var" in raw[1]
+            return _compare(op, args, plain)
         return self._eager(op, args)
 
     def _lazy(self, op: str, args: list[Any], depth: int) -> Any:
@@ -281,7 +335,7 @@ class Evaluator:
             return self._var(args)
         if not isinstance(args, list):
             args = [args]
-        if op in ("==", "!=", "===", "!==", "<", "<=", ">", ">="):
+        if op in _COMPARATORS:
             return _compare(op, args)
         if op == "in":
             item, haystack = (args + [None, None])[:2]
@@ -293,6 +347,14 @@ class Evaluator:
                 return False
             raise EvalError("`in` on something that is neither a list nor a string")
         if op == "cat":  # flagd-core compiles its rules: `'' + a + b`, so a missing value adds "null"
+            if any(isinstance(item, (list, dict)) for item in args):
+                raise Undecidable("cat of an array or object")
+            if None in args:
+                self.saw_null_in_cat = True
+                if self.null_in_cat == "skip":
+                    if len(args) == 1:
+                        raise EvalError("cat of a single missing value")  # null.toString()
+                    return "".join(js_str(item) for item in args if item is not None)
             return "".join(js_str(item) for item in args)
         if op in ("starts_with", "ends_with"):
             if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], str):
@@ -302,7 +364,7 @@ class Evaluator:
             return sem_ver(args)
         if op == "missing":
             keys = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-            return [key for key in keys if self._var(key) in (None, "")]
+            return [key for key in keys if self._var(key) is None]  # "" counts as present
         raise Undecidable(f"operator {op!r} is not evaluated by rollback-tui")  # arithmetic: rare in targeting
 
     def _var(self, args: Any) -> Any:
@@ -366,6 +428,42 @@ class Evaluator:
         return None
 
 
+def _deterministic(node: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        raise Undecidable(f"targeting nested deeper than {MAX_DEPTH}")
+    if isinstance(node, list):
+        return all(_deterministic(item, depth + 1) for item in node)
+    if isinstance(node, dict):
+        return not any(key in ("var", "missing", "fractional") for key in node) and all(
+            _deterministic(value, depth + 1) for value in node.values())
+    return True
+
+
+def constant_operation(rule: Any) -> str | None:
+    """The first operation that reads no context (e.g. `{"==": [1, "x"]}`), or None. flagd-core's optimiser
+    evaluates those when it loads the file, with coercions of its own (a throw there breaks the whole rule),
+    so a rule with one is left unverified rather than guessed."""
+    budget = [5_000]
+
+    def walk(node: Any, depth: int) -> str | None:
+        budget[0] -= 1
+        if depth > MAX_DEPTH or budget[0] < 0:
+            raise Undecidable("targeting too large to check the way flagd-core loads it")
+        if isinstance(node, list):
+            for item in node:
+                found = walk(item, depth + 1)
+                if found:
+                    return found
+            return None
+        if not isinstance(node, dict) or len(node) != 1:
+            return None
+        if _deterministic(node):
+            return next(iter(node))
+        return walk(next(iter(node.values())), depth + 1)
+
+    return walk(rule, 0)
+
+
 def _same_value_zero(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
@@ -376,33 +474,67 @@ def _same_value_zero(a: Any, b: Any) -> bool:
 
 def evaluate(flag_key: str, flag: dict[str, Any], targeting: Any, context: dict[str, Any],
              hits: list[tuple[int, list[tuple[Any, int]], bool]] | None = None) -> Outcome:
-    """flagd's answer for one flag and one context (targeting already has its `$ref`s resolved)."""
+    """flagd's answer for one flag and one context (targeting already has its `$ref`s resolved); Undecidable
+    when the answer depends on which of flagd-core's compiled paths the rule takes."""
     if flag.get("state") == "DISABLED":
         return Outcome("DISABLED", None)
-    variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
-    default = flag.get("defaultVariant") or None
     if unresolved_ref(targeting) is not None:
         return Outcome("ERROR", None)  # flagd-core cannot build the rule: every evaluation fails
     if not isinstance(targeting, dict) or not targeting:
-        variant, reason = default, "STATIC"
-    else:
-        evaluator = Evaluator(flag_key, context)
-        try:
-            result = evaluator.run(targeting)
-        except EvalError:
-            return Outcome("ERROR", None)
-        finally:
-            if hits is not None:
-                hits.extend(evaluator.fractional_hits)
-        if result is None:
-            variant, reason = default, "DEFAULT"
-        else:
-            variant, reason = js_str(result), "TARGETING_MATCH"
+        return _outcome(flag, flag.get("defaultVariant") or None, "STATIC")
+    first, saw_null = _run(flag_key, flag, targeting, context, hits, "text")
+    if saw_null and _run(flag_key, flag, targeting, context, None, "skip")[0] != first:
+        raise Undecidable("a `cat` joins a missing value, and flagd-core's answer depends on how it compiles it")
+    return first
+
+
+def _run(flag_key: str, flag: dict[str, Any], targeting: Any, context: dict[str, Any],
+         hits: list[tuple[int, list[tuple[Any, int]], bool]] | None, null_in_cat: str) -> tuple[Outcome, bool]:
+    evaluator = Evaluator(flag_key, context, null_in_cat=null_in_cat)
+    try:
+        result = evaluator.run(targeting)
+    except EvalError:
+        return Outcome("ERROR", None), evaluator.saw_null_in_cat
+    finally:
+        if hits is not None:
+            hits.extend(evaluator.fractional_hits)
+    if result is None:
+        return _outcome(flag, flag.get("defaultVariant") or None, "DEFAULT"), evaluator.saw_null_in_cat
+    return _outcome(flag, js_str(result), "TARGETING_MATCH"), evaluator.saw_null_in_cat
+
+
+def _outcome(flag: dict[str, Any], variant: str | None, reason: str) -> Outcome:
+    variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
     if variant is None:
         return Outcome("DEFAULT", None)
     if variant not in variants:
         return Outcome("ERROR", None)
     return Outcome(reason, variant)
+
+
+def unknown_operator(rule: Any) -> str | None:
+    """The first operator this evaluator does not know (flagd-core refuses the rule; a custom build may not)."""
+    budget = [20_000]
+
+    def walk(node: Any, depth: int) -> str | None:
+        budget[0] -= 1
+        if depth > MAX_DEPTH or budget[0] < 0:
+            raise Undecidable(f"targeting nested deeper than {MAX_DEPTH} or larger than 20000 nodes")
+        if isinstance(node, list):
+            items: list[Any] = node
+        elif isinstance(node, dict):
+            if len(node) == 1 and next(iter(node)) not in KNOWN_OPERATORS and next(iter(node)) != "$ref":
+                return next(iter(node))
+            items = list(node.values())
+        else:
+            return None
+        for item in items:
+            found = walk(item, depth + 1)
+            if found:
+                return found
+        return None
+
+    return walk(rule, 0)
 
 
 def resolve_refs(node: Any, evaluators: dict[str, Any]) -> Any:

@@ -6,7 +6,16 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollback_tui.adapters.flagd_eval import Outcome, Undecidable, evaluate, parse_semver, resolve_refs, unresolved_ref
+from rollback_tui.adapters.flagd_eval import (
+    Outcome,
+    Undecidable,
+    evaluate,
+    constant_operation,
+    unknown_operator,
+    parse_semver,
+    resolve_refs,
+    unresolved_ref,
+)
 
 TARGETING_KEYS = 400  # keys tried with the attribute-free context; fractional buckets below ~1 % are checked by weight
 KEYS_PER_ATTRIBUTES = 8
@@ -23,7 +32,7 @@ class Verdict:
     status: str
     detail: str
     contexts: list[dict[str, Any]] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[Outcome | None] = field(default_factory=list)  # None: undecidable for that context
 
 
 def targeting_of(doc: dict[str, Any], flag: dict[str, Any]) -> Any:
@@ -190,14 +199,35 @@ def check_flag(doc: dict[str, Any], key: str, flag: dict[str, Any], off_value: A
     try:
         rule = targeting_of(doc, flag)
         contexts = context_spread(rule)
-        hits: list[tuple[int, list[tuple[Any, int]], bool]] = []
-        outcomes = [evaluate(key, flag, rule, context, hits) for context in contexts]
+        if flag.get("state") != "DISABLED":
+            unknown = unknown_operator(rule)
+            if unknown is not None:
+                raise Undecidable(f"operator {unknown!r} is not one flagd ships (custom operator?)")
+            constant = constant_operation(rule)
+            if constant is not None:
+                raise Undecidable(f"the rule has a {constant!r} operation that reads no context (flagd-core "
+                                  "evaluates those when it loads the file, with its own coercions)")
     except Undecidable as exc:
         return Verdict("unverified", f"cannot evaluate as flagd does: {exc}")
-    served_default = [o for o in outcomes if o.variant is None]
+    hits: list[tuple[int, list[tuple[Any, int]], bool]] = []
+    outcomes: list[Outcome | None] = []
+    undecided: list[str] = []
+    for context in contexts:
+        try:
+            outcomes.append(evaluate(key, flag, rule, context, hits))
+        except Undecidable as exc:
+            outcomes.append(None)
+            undecided.append(f"{exc} (e.g. {_show(context)})")
+            if str(exc).startswith(("targeting nested", "more than")):
+                return Verdict("unverified", f"cannot evaluate as flagd does: {exc}")
     for context, outcome in zip(contexts, outcomes):
-        if outcome.variant is not None and not same_value(variants.get(outcome.variant), off_value):
+        if outcome is not None and outcome.variant is not None and not same_value(variants.get(outcome.variant),
+                                                                                    off_value):
             return Verdict("on", f"{outcome.variant} for {_show(context)} ({outcome.reason})", contexts, outcomes)
+    if undecided:
+        return Verdict("unverified", f"cannot evaluate as flagd does for {len(undecided)} of {len(contexts)} "
+                       f"contexts: {undecided[0]}", contexts, outcomes)
+    served_default = [o for o in outcomes if o is not None and o.variant is None]
     if served_default:
         reasons = ", ".join(sorted({o.reason for o in served_default}))
         missing = unresolved_ref(rule)
@@ -209,7 +239,7 @@ def check_flag(doc: dict[str, Any], key: str, flag: dict[str, Any], off_value: A
                            "app_default", contexts, outcomes)
         if not same_value(app_default, off_value):
             return Verdict("on", f"returns the application's default {app_default!r} ({reasons})", contexts, outcomes)
-    seen = {o.variant for o in outcomes}
+    seen = {o.variant for o in outcomes if o is not None}
     result_nodes = _result_fractionals(rule)
     for node_id, buckets, constant in hits:
         if node_id not in result_nodes or constant:

@@ -12,7 +12,7 @@ from rollback_tui.demo.sandbox import Sandbox
 from rollback_tui.health.checks import run_step_check
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.secrets import SecretStore
-from tests.adapters_web.flagd_peer import FlagdPeer
+from tests.adapters_web.flagd_peer import assert_served_off
 from tests.demo.conftest import get
 
 
@@ -40,7 +40,7 @@ async def test_every_step_through_the_real_adapters(sandbox: Sandbox) -> None:
             assert outcome.ok, f"{step.id.value}: {outcome}"
         health_after[step.id.value] = get(health_url)[0]
         if step.id.value == "flags":  # the real flagd evaluator serves off to every context tried
-            FlagdPeer().assert_off(sandbox.layout.flags, ["new-checkout"])
+            assert_served_off(sandbox.layout.flags, ["new-checkout"])
     # red until the configuration step, green from then on
     assert health_after == {"assess": 503, "flags": 503, "code": 503, "configuration": 200, "database": 200,
                             "validate": 200}
