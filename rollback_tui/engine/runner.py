@@ -519,7 +519,8 @@ class Runner:
             self._reached_validation = True
         manual = False
         for action in step.actions:
-            manual = await self._action(step, action) == "manual" or manual
+            if not action.after_decision:  # a notice of the decision waits for it (_gate)
+                manual = await self._action(step, action) == "manual" or manual
         checks = await self._verify(step)
         return await self._gate(step, checks, manual)
 
@@ -535,7 +536,7 @@ class Runner:
         """The read-backs of a step (its actions' and its checks), or of one interrupted action (`only`): then only
         a `target` read-back is evidence, and an action with none gets an explicit failed *unverified* check."""
         step_id = step.id.value
-        actions = [only] if only is not None else list(step.actions)
+        actions = [only] if only is not None else [action for action in step.actions if not action.after_decision]
         checks = [] if only is not None else list(step.verify)
 
         async def compute() -> list[EventBase]:
@@ -573,6 +574,9 @@ class Runner:
         if made.choice in ("go", "override"):
             rejected = await self._approvals("validation", step_id) if step.id == StepId.validate else None
             if rejected is None:
+                for action in step.actions:  # the decision is taken: now its notices may announce it
+                    if action.after_decision:
+                        manual = await self._action(step, action) == "manual" or manual
                 status = "manual" if manual else "done"
                 self._emit(StepFinished(step=step_id, status=status))  # type: ignore[arg-type]
                 self._results[step_id] = status
@@ -686,6 +690,7 @@ class Runner:
         attempt = self._action_attempts[key]
         was_replaying = self.replaying
         self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
+                                 after_decision=action.after_decision,
                                  description=self.summaries.get(key, action.description),
                                  hosts=self._hosts(action, only_hosts)))
         if was_replaying:
@@ -726,6 +731,7 @@ class Runner:
         attempt = self._action_attempts[key]
         summary = self.summaries.get(key, action.description)
         self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
+                                 after_decision=action.after_decision,
                                  description=summary, hosts=self._hosts(action, None)))
         made = await self._ask(
             "gate", step=step_id, action=action.id,

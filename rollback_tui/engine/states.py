@@ -45,6 +45,8 @@ class StepState(str, Enum):
     """Not applicable: the plan has no such step."""
     interrupted = "interrupted"
     aborted = "aborted"
+    announcing = "announcing"
+    """The step's go is given; the notices that announce it (after_decision actions) run."""
 
 
 S = StepState
@@ -56,11 +58,14 @@ TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.running: frozenset({S.awaiting_decision, S.failed, S.interrupted, S.aborted}),
     # a decision resolves into work again (manual completion, verify only), done, a failure (no-go),
     # a retry, an abort, back to pending (reassess), or the session stopping while it waits
-    S.awaiting_decision: frozenset({S.running, S.done, S.failed, S.retrying, S.aborted, S.pending, S.interrupted}),
+    S.awaiting_decision: frozenset({S.running, S.done, S.failed, S.retrying, S.aborted, S.pending, S.interrupted,
+                                    S.announcing}),
+    # a notice of the decision ran: done, or it failed (the operator is asked), or the session stopped
+    S.announcing: frozenset({S.done, S.failed, S.interrupted, S.aborted, S.awaiting_decision}),
     S.failed: frozenset({S.awaiting_decision, S.retrying, S.pending, S.aborted}),
     # failed: a retry that would go past the step's budget stops the step instead
-    S.retrying: frozenset({S.running, S.aborted, S.interrupted, S.failed}),
-    S.interrupted: frozenset({S.running, S.awaiting_decision, S.retrying, S.aborted}),
+    S.retrying: frozenset({S.running, S.aborted, S.interrupted, S.failed, S.announcing}),
+    S.interrupted: frozenset({S.running, S.awaiting_decision, S.retrying, S.aborted, S.announcing}),
     # reassess sends the procedure back to step 1: finished steps run again
     S.done: frozenset({S.pending, S.retrying}),
     S.skipped: frozenset(),
@@ -169,7 +174,7 @@ class ProcedureState:
         self.running_actions[(event.step, event.action)] = event
         if self.steps[event.step] == S.failed:  # an automatic retry after a failed attempt
             self.move(event.step, S.retrying)
-        self.move(event.step, S.running)
+        self.move(event.step, S.announcing if event.after_decision else S.running)
 
     def _action_finished(self, event: ActionFinished) -> None:
         self.running_actions.pop((event.step, event.action), None)

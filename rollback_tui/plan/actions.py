@@ -59,6 +59,10 @@ class ActionBase(Strict):
     """Automatic retries before the operator is asked."""
     manual: bool = False
     """A manual procedure: the runner shows it and the operator confirms it was done by hand."""
+    after_decision: bool = False
+    """Run only once the step's go is given (at step 7, once the validation is approved too): for a notice that
+    announces the decision, which must not go out before it is taken. Its result is recorded; it is not part of
+    the evidence of the go/no-go it follows."""
 
 
 # ---------------------------------------------------------------- generic

@@ -23,6 +23,7 @@ DEFAULT_TITLES = {
 STATE_LABELS: dict[str, tuple[str, str]] = {
     "pending": ("·", "pending"),
     "running": ("▶", "running"),
+    "announcing": ("✉", "announcing the decision"),
     "awaiting": ("?", "awaiting decision"),
     "done": ("✔", "done"),
     "manual": ("✔", "done by hand"),
@@ -320,7 +321,9 @@ class SessionView:
             if host not in action.hosts:
                 action.hosts.append(host)
             action.host_states[host] = "running"
-        if step.state in ("pending", "failed", "awaiting", "interrupted"):
+        if getattr(event, "after_decision", False):  # the go is given: a notice announces it
+            step.state = "announcing"
+        elif step.state in ("pending", "failed", "awaiting", "interrupted"):
             step.state = "retrying" if step.attempt > 1 or event.attempt > 1 else "running"
         self.current_step = event.step
 

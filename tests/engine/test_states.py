@@ -35,6 +35,9 @@ def test_the_moves_the_procedure_needs() -> None:
     assert S.running in TRANSITIONS[S.retrying]
     assert S.awaiting_decision in TRANSITIONS[S.interrupted]
     assert TERMINAL == {S.skipped, S.aborted}
+    # a notice of the decision runs only after it (announcing comes from a decision, never from running)
+    assert S.announcing in TRANSITIONS[S.awaiting_decision] and S.done in TRANSITIONS[S.announcing]
+    assert S.announcing not in TRANSITIONS[S.running] and S.announcing not in TRANSITIONS[S.pending]
     # nothing finishes without a decision, and a finished step never fails afterwards
     assert S.done not in TRANSITIONS[S.running]
     assert S.failed not in TRANSITIONS[S.done]
