@@ -6,6 +6,7 @@ import asyncio
 import functools
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -133,6 +134,13 @@ def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any
 
 def run(opts: Any) -> int:
     """`rollback-tui run PLAN`: the cockpit on a plan."""
+    from rollback_tui.safeio import FileRefused, check_regular
+
+    try:  # before the cockpit takes the terminal: a FIFO or device as the plan is refused at once
+        check_regular(Path(opts.plan), what="plan file")
+    except FileRefused as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return run_cockpit_on_plan(opts.plan, opts.variables, opts, announce=True)
 
 
@@ -140,18 +148,29 @@ def run(opts: Any) -> int:
 def resume(opts: Any) -> int:
     """`rollback-tui resume JOURNAL`: the cockpit on an interrupted session."""
     journal = opts.journal
-    if journal is None or not Path(journal).is_file():
+    if journal is None or not os.path.lexists(journal):
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
+        return EXIT_USAGE
+    from rollback_tui.engine.journal import check_resumable_header
+
+    try:  # read-only, the first line only: a FIFO, a link or a file that is no journal never reaches the cockpit
+        check_resumable_header(Path(journal))
+    except RollbackError as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     async def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
         def build() -> Any:  # in a thread: reading the journal and reloading the plan happen after the first frame
             from rollback_tui.engine.session import Session
+            from rollback_tui.errors import JournalError
 
-            return _call_with_supported(
-                Session.resume, Path(journal), decisions=decisions, operator=opts.operator,
-                report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners,
-                passphrase=passphrase, plan_path=opts.plan)
+            try:
+                return _call_with_supported(
+                    Session.resume, Path(journal), decisions=decisions, operator=opts.operator,
+                    report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners,
+                    passphrase=passphrase, plan_path=opts.plan)
+            except JournalError as exc:  # refused before anything was written: leave and print it (exit 2)
+                raise PlanError(str(exc).split("\n")) from None
 
         return await asyncio.to_thread(build)
 
@@ -208,8 +227,15 @@ def follow(journal: Path, theme: str | None) -> int:
     from rollback_tui.ui.app import CockpitApp
     from rollback_tui.ui.drivers import FollowDriver
 
-    if not Path(journal).exists():
+    if not os.path.lexists(journal):
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
+        return EXIT_USAGE
+    from rollback_tui.safeio import FileRefused, check_regular
+
+    try:  # a FIFO or device would block the mirror's reads; a link is not followed
+        check_regular(Path(journal), follow=False, what="journal")
+    except FileRefused as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
     CockpitApp(FollowDriver(Path(journal)), theme=theme).run()
     return 0
