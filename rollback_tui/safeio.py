@@ -37,7 +37,7 @@ def kind_of(mode: int) -> str:
 
 
 def _refuse(path: Path, mode: int, what: str) -> FileRefused:
-    return FileRefused(f"{path}: is {kind_of(mode)}, not a regular {what}; refused (give the path of a {what})")
+    return FileRefused(f"{path}: is {kind_of(mode)}, not a regular file; refused (give the path of a {what})")
 
 
 def open_regular(path: Path, *, follow: bool = True, flags: int = os.O_RDONLY, what: str = "file") -> int:
@@ -57,7 +57,7 @@ def open_regular(path: Path, *, follow: bool = True, flags: int = os.O_RDONLY, w
         if exc.errno == errno.ELOOP:
             raise FileRefused(f"{path}: is a symbolic link; refused (give the {what} itself, not a link)") from None
         if exc.errno == errno.ENXIO:
-            raise FileRefused(f"{path}: is a socket, not a regular {what}; refused") from None
+            raise FileRefused(f"{path}: is a socket, not a regular file; refused (give the path of a {what})") from None
         raise
     try:
         after = os.fstat(fd)

@@ -129,18 +129,14 @@ def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any
     closes the cockpit before any session starts, prints its positioned problems and returns 2.
 
     The demo calls this and prints the report and journal paths itself; `run` asks to `announce` them."""
+    refused = refuse_special(Path(plan_path), "plan file")  # before the cockpit takes the terminal
+    if refused is not None:
+        return refused
     return _run_app(cockpit_for_plan(plan_path, variables, opts), announce=announce)
 
 
 def run(opts: Any) -> int:
     """`rollback-tui run PLAN`: the cockpit on a plan."""
-    from rollback_tui.safeio import FileRefused, check_regular
-
-    try:  # before the cockpit takes the terminal: a FIFO or device as the plan is refused at once
-        check_regular(Path(opts.plan), what="plan file")
-    except FileRefused as exc:
-        print(f"rollback-tui: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     return run_cockpit_on_plan(opts.plan, opts.variables, opts, announce=True)
 
 
@@ -148,15 +144,11 @@ def run(opts: Any) -> int:
 def resume(opts: Any) -> int:
     """`rollback-tui resume JOURNAL`: the cockpit on an interrupted session."""
     journal = opts.journal
-    if journal is None or not os.path.lexists(journal):
+    refused = refuse_non_journal(journal)  # read-only: a FIFO, a link or a file that is no journal
+    if refused is not None:
+        return refused
+    if journal is None or not Path(journal).is_file():
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
-        return EXIT_USAGE
-    from rollback_tui.engine.journal import check_resumable_header
-
-    try:  # read-only, the first line only: a FIFO, a link or a file that is no journal never reaches the cockpit
-        check_resumable_header(Path(journal))
-    except RollbackError as exc:
-        print(f"rollback-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     async def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
@@ -230,12 +222,34 @@ def follow(journal: Path, theme: str | None) -> int:
     if not os.path.lexists(journal):
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
         return EXIT_USAGE
+    refused = refuse_special(Path(journal), "journal", follow=False)  # a FIFO would block the mirror's reads
+    if refused is not None:
+        return refused
+    CockpitApp(FollowDriver(Path(journal)), theme=theme).run()
+    return 0
+
+
+def refuse_special(path: Path, what: str, *, follow: bool = True) -> int | None:
+    """Exit 2 with one line for a FIFO, device, socket or directory (a link too, unless `follow`); None: go on."""
     from rollback_tui.safeio import FileRefused, check_regular
 
-    try:  # a FIFO or device would block the mirror's reads; a link is not followed
-        check_regular(Path(journal), follow=False, what="journal")
+    try:
+        check_regular(path, follow=follow, what=what)
     except FileRefused as exc:
         print(f"rollback-tui: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    CockpitApp(FollowDriver(Path(journal)), theme=theme).run()
-    return 0
+    return None
+
+
+def refuse_non_journal(journal: Path | None) -> int | None:
+    """Before a cockpit opens, read-only and the first line only: exit 2 for what is no journal; None: go on."""
+    if journal is None or not os.path.lexists(journal):
+        return None  # said below as `no such journal`
+    from rollback_tui.engine.journal import check_resumable_header
+
+    try:
+        check_resumable_header(Path(journal))
+    except RollbackError as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -155,7 +156,7 @@ def test_a_journal_that_is_a_symlink_is_refused(work: Path, finished_journal: by
     for headless in (["--headless", "--answers", "auto"], []):
         done = cli("resume", "link.jsonl", "--no-sign", *headless, cwd=work)
         assert done.returncode == 2, done.stdout + done.stderr
-        assert done.stderr.splitlines()[0] == "rollback-tui: link.jsonl: is a symbolic link, not a regular journal; " \
+        assert done.stderr.splitlines()[0] == "rollback-tui: link.jsonl: is a symbolic link, not a regular file; " \
                                               "refused (give the path of a journal)"
     for command in (["follow", "link.jsonl"], ["replay", "link.jsonl"]):
         done = cli(*command, cwd=work)
@@ -259,30 +260,47 @@ def test_special_files_are_refused_by_every_command_without_blocking(work: Path,
     if kind == "fifo":
         special = work / "pipe"
         os.mkfifo(special)
-        words = "is a FIFO (named pipe), not a regular"
     elif kind == "dev-zero":
         special = Path("/dev/zero")
-        words = "is a character device, not a regular"
     elif kind == "directory":
         special = work / "folder"
         special.mkdir()
-        words = "is a directory, not a regular"
     else:
-        import socket
-
-        special = work / "sock"
         server = socket.socket(socket.AF_UNIX)
-        server.bind(str(special))
-        words = "is a socket, not a regular"
+        server.bind(str(work / "sock"))
+        special = work / "sock"
     for command in _commands(str(special)):
         done = cli(*command, cwd=work, timeout=20)  # a blocking open or an endless read fails here
         assert done.returncode == 2, (command, done.stdout, done.stderr)
-        first = done.stderr.splitlines()[0]
-        assert words in first and str(special) in first, (command, done.stderr)
+        lines = done.stderr.splitlines()
+        assert f"{special}: " in lines[0] and "not a regular file" in lines[0], (command, done.stderr)
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr, command
-        if command[0] not in ("validate", "plan"):  # those add a one-line count of problems
-            assert len(done.stderr.splitlines()) == 1, (command, done.stderr)
+        assert len(lines) <= 2, (command, done.stderr)  # the refusal, and at most a hint or a count of problems
     assert not (work / "a.jsonl").exists()
+
+
+@pytest.mark.parametrize("kind,words", [("fifo", "is a FIFO (named pipe)"), ("dev-zero", "is a character device"),
+                                        ("directory", "is a directory"), ("socket", "is a socket"),
+                                        ("symlink", "is a symbolic link")])
+def test_the_refusal_says_what_the_file_is(work: Path, kind: str, words: str) -> None:
+    from rollback_tui.safeio import FileRefused, read_regular
+
+    special = {"dev-zero": Path("/dev/zero"), "directory": work}.get(kind, work / kind)
+    if kind == "fifo":
+        os.mkfifo(special)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(special))
+    elif kind == "symlink":
+        special.symlink_to(work / "victim.txt")
+    with pytest.raises(FileRefused) as info:
+        read_regular(special, follow=kind != "symlink", what="plan file")
+    assert str(info.value) == f"{special}: {words}, not a regular file; refused (give the path of a plan file)"
+    for command in (["validate", str(special)], ["resume", str(special), "--headless", "--answers", "auto"]):
+        if kind == "symlink" and command[0] == "validate":
+            continue  # a plan may be a link to a regular file: it is read, never written
+        done = cli(*command, cwd=work, timeout=20)
+        assert done.returncode == 2 and words in done.stderr.splitlines()[0], (command, done.stderr)
 
 
 def test_a_plan_larger_than_the_cap_is_refused(work: Path) -> None:
