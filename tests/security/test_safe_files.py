@@ -320,3 +320,14 @@ def test_torn_tail_recovery_still_works_through_the_cli(work: Path, finished_jou
     done = cli("resume", "j.jsonl", "--headless", "--answers", "auto", "--no-sign", cwd=work, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "journal recovery: dropped line" in done.stderr
+
+
+def test_a_secret_file_that_is_a_device_or_fifo_is_refused_not_read_for_ever(work: Path) -> None:
+    os.mkfifo(work / "secret-pipe")
+    for source in ("/dev/zero", str(work / "secret-pipe")):
+        (work / "s.yaml").write_text(PLAN.replace("rollback: {scope: [flags, code]}\n",
+                                                  f"rollback: {{scope: [flags, code]}}\nsecrets:\n"
+                                                  f"  tok: {{file: {source}}}\n"))
+        done = cli("validate", "s.yaml", cwd=work, timeout=20)
+        assert done.returncode == 3, done.stdout + done.stderr  # blocked: a declared secret cannot be read
+        assert f"MISSING tok: {source}: is a" in done.stdout and "not a regular file" in done.stdout
