@@ -157,10 +157,7 @@ def sequence_problem(path: Path, data: bytes, events: Sequence[Event]) -> str:
 
 def check_journal(path: Path, data: bytes, read: JournalRead, *, require_start: bool = True) -> None:
     """Refuse (JournalError) what must not be resumed: not a journal, a damaged line before the end, a seq gap."""
-    why = not_a_journal(path, data, require_start=require_start)
-    if why:
-        raise JournalError(f"{path}: not a rollback-tui journal ({why})",
-                           hint="give the journal a session printed as `journal: PATH`; the file was not changed")
+    _check_head(path, data, require_start=require_start)
     if read.dropped and not read.torn_tail:
         raise JournalError(f"journal {path} is corrupt: " + "; ".join(read.dropped[:3]),
                            hint="a damaged line before the end cannot be skipped safely; "
@@ -176,15 +173,28 @@ def check_resumable_header(path: Path) -> None:
     """A quick read-only check before a cockpit opens: a regular file (no link) whose first line is session_started."""
     fd = _open_read_only(Path(path))
     try:
-        head = b""
-        while b"\n" not in head and len(head) < _HEADER_LIMIT:
-            chunk = os.read(fd, 64 * 1024)
-            if not chunk:
-                break
-            head += chunk
+        _check_head(path, _read_head(fd))
     finally:
         os.close(fd)
-    why = not_a_journal(path, head.split(b"\n", 1)[0])
+
+
+def _read_head(fd: int) -> bytes:
+    """From the descriptor's position: bytes up to and including the first newline (or the end, or 64 MB)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < _HEADER_LIMIT:
+        chunk = os.read(fd, 64 * 1024)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if b"\n" in chunk:
+            break
+    return b"".join(chunks)
+
+
+def _check_head(path: Path, head: bytes, *, require_start: bool = True) -> None:
+    why = not_a_journal(path, head, require_start=require_start)
     if why:
         raise JournalError(f"{path}: not a rollback-tui journal ({why})",
                            hint="give the journal a session printed as `journal: PATH`; the file was not changed")
@@ -262,7 +272,10 @@ class Journal:
         try:
             flock(lock_fd, path)
             try:
-                data = read_fd(lock_fd)
+                head = _read_head(lock_fd)
+                if require_start:  # before reading the rest: a large file that is no journal is not read through
+                    _check_head(path, head)
+                data = head + read_fd(lock_fd)
             except OSError as exc:
                 raise JournalError(f"journal {path}: cannot read: {exc.strerror}") from None
             read = _journal_read(data)
