@@ -131,9 +131,12 @@ def read_journal(path: Path) -> JournalRead:
 def not_a_journal(path: Path, data: bytes, *, require_start: bool = True) -> str:
     """Why these bytes are not a rollback-tui journal ('' when the first line is an event of this tool, and the
     session_started event when `require_start`). Only the first line is parsed."""
-    if not data.strip():
-        return "it is empty" if require_start else ""
-    first = data.split(b"\n", 1)[0]
+    end = data.find(b"\n")
+    first = data if end < 0 else data[:end]  # slicing, not splitting: a large journal is not copied
+    if not first.strip():
+        if not require_start:
+            return ""
+        return "it is empty" if not data or data.isspace() else "line 1 is blank"
     try:
         event = parse_event(first)
     except (ValidationError, ValueError) as exc:
@@ -146,13 +149,14 @@ def not_a_journal(path: Path, data: bytes, *, require_start: bool = True) -> str
 def sequence_problem(path: Path, data: bytes, events: Sequence[Event]) -> str:
     """`FILE:LINE: sequence N follows M` for the first event whose seq is not the previous one + 1 ('' if none).
     Assumes what `read_journal` keeps: every non-blank line up to the events' count is one of the events."""
-    previous = 0
-    line_numbers = (number for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip())
-    for event, number in zip(events, line_numbers):
-        if event.seq != previous + 1:
-            return f"{path}:{number}: sequence {event.seq} follows {previous}"
-        previous = event.seq
-    return ""
+    seqs = [event.seq for event in events]
+    if seqs == list(range(1, len(seqs) + 1)):
+        return ""
+    bad = next(index for index, seq in enumerate(seqs) if seq != index + 1)
+    previous = events[bad - 1].seq if bad else 0
+    numbers = (number for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip())
+    line = next(number for index, number in enumerate(numbers) if index == bad)
+    return f"{path}:{line}: sequence {events[bad].seq} follows {previous}"
 
 
 def check_journal(path: Path, data: bytes, read: JournalRead, *, require_start: bool = True) -> None:
@@ -275,7 +279,8 @@ class Journal:
                 head = _read_head(lock_fd)
                 if require_start:  # before reading the rest: a large file that is no journal is not read through
                     _check_head(path, head)
-                data = head + read_fd(lock_fd)
+                os.lseek(lock_fd, 0, os.SEEK_SET)
+                data = read_fd(lock_fd)
             except OSError as exc:
                 raise JournalError(f"journal {path}: cannot read: {exc.strerror}") from None
             read = _journal_read(data)
