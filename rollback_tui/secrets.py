@@ -14,6 +14,7 @@ from urllib.parse import quote, quote_plus
 from pydantic import BaseModel
 
 from rollback_tui.errors import RollbackError
+from rollback_tui.safeio import FileRefused, read_regular
 
 MASK = "•••"
 SECRET_REF = re.compile(r"\$\{secrets\.([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -254,10 +255,12 @@ class SecretStore:
         else:
             path = Path(getattr(spec, "file"))
             path = path if path.is_absolute() else self._base / path
-            try:
-                value = path.read_text().rstrip("\r\n")
-            except OSError as exc:
-                raise SecretUnavailable(f"secret {name!r}: cannot read {path}: {exc.strerror}",
+            try:  # a FIFO or /dev/zero named as a secret file is refused, never read for ever
+                value = read_regular(path, limit=1024 * 1024, what="secret file").decode().rstrip("\r\n")
+            except FileRefused as exc:
+                raise SecretUnavailable(f"secret {name!r}: {exc}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SecretUnavailable(f"secret {name!r}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
                                         hint="create the file or fix the path under 'secrets:'") from None
         if len(value) < _MIN_LEN:
             raise SecretUnavailable(f"secret {name!r} is shorter than {_MIN_LEN} characters",

@@ -152,7 +152,7 @@ class Session:
         unchanged (same sha256), unless it is given explicitly (`loaded`, or `plan_path` to load). A session that
         finished blocked is reopened (`reopen_reason` is recorded); any other finished session stays final."""
         journal_path = Path(journal_path)
-        journal = Journal.open_existing(journal_path, write=journal_writer)
+        journal = Journal.open_existing(journal_path, write=journal_writer, require_start=True)
         try:
             events = journal.recovered.events
             if not events or not isinstance(events[0], SessionStarted):

@@ -20,6 +20,7 @@ from rollback_tui.plan.models import Plan
 from rollback_tui.plan.typed import Refused, VarStr
 from rollback_tui.plan.types import DEFAULT_ORDER, SCOPE_STEP, STEP_ORDER, Scope
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
+from rollback_tui.safeio import FileRefused, read_regular
 
 _REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -379,11 +380,11 @@ def parse_plan(text: str, *, path: Path, variables: Mapping[str, str] | None = N
 def load_plan(path: Path, variables: Mapping[str, str] | None = None) -> LoadedPlan:
     """Read and parse a plan file."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, what="plan file")  # never blocks on a FIFO or device, capped at 10 MB
     except FileNotFoundError:
         raise PlanError([f"{path}: no such file"]) from None
-    except IsADirectoryError:
-        raise PlanError([f"{path}: is a directory, not a plan file"]) from None
+    except FileRefused as exc:
+        raise PlanError([str(exc)]) from None
     except OSError as exc:
         raise PlanError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:
