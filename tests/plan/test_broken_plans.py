@@ -100,6 +100,37 @@ EXPECTED: dict[str, list[str]] = {
     'wrong_type.yaml': [
         "{file}:11:16: steps[0].actions[0].flags: Input should be a valid list (got str 'new-checkout')",
     ],
+    # limits: hostile YAML and values out of range are refused with a position, never a crash or a hang
+    'alias_bomb.yaml': [
+        '{file}:10:47: YAML limit: more than 100,000 values (aliases expanded); refused',
+    ],
+    'deep_nesting.yaml': [
+        '{file}:12:73: YAML limit: nested more than 64 levels deep; refused',
+    ],
+    'huge_int.yaml': [
+        '{file}:11:22: steps[0].actions[0].expect_exit: an integer of 5,000 characters is out of range (at most 9,223,372,036,854,775,807)',
+    ],
+    'inf_duration.yaml': [
+        "{file}:11:18: steps[0].actions[0].timeout: '.inf' is not a finite number (.inf and .nan are not allowed)",
+    ],
+    'nan_window.yaml': [
+        "{file}:5:13: inputs.constraints.window: '.nan' is not a finite number (.inf and .nan are not allowed)",
+    ],
+    'negative_timeout.yaml': [
+        '{file}:11:18: steps[0].actions[0].timeout: a duration cannot be negative',
+    ],
+    'retry_delay_too_long.yaml': [
+        '{file}:13:18: steps[0].actions[0].retry.delay: 200h is longer than the limit of 7 days (604800s)',
+    ],
+    'self_alias.yaml': [
+        '{file}:3:10: YAML limit: alias *m refers to the value that contains it (a self-referencing alias); refused',
+    ],
+    'too_many_retries.yaml': [
+        '{file}:11:27: steps[0].actions[0].retry.attempts: Input should be less than or equal to 20',
+    ],
+    'window_too_long.yaml': [
+        '{file}:5:13: inputs.constraints.window: 200h is longer than the limit of 7 days (604800s)',
+    ],
 }
 
 
