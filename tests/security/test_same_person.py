@@ -15,7 +15,7 @@ from rollback_tui.engine.decisions import Decision
 from rollback_tui.engine.events import ApprovalGiven, DecisionRequested
 from rollback_tui.engine.journal import read_journal
 from rollback_tui.engine.session import Session
-from rollback_tui.people import confusables_path, person_key, same_person
+from rollback_tui.people import CONFUSABLES, parse_confusables, person_key, same_person
 from rollback_tui.plan.loader import load_plan
 
 CLI = [sys.executable, "-m", "rollback_tui"]
@@ -54,8 +54,11 @@ def test_invisible_only_names_are_nobody() -> None:
 
 
 def test_the_skeleton_comes_from_unicodes_confusables_file() -> None:
-    head = confusables_path().read_text(encoding="utf-8")[:600]
-    assert "confusables.txt" in head and "Version: 13.0.0" in head and "UTS #39" in head
+    text = CONFUSABLES.read_text(encoding="utf-8")
+    assert "confusables.txt" in text[:600] and "Version: 13.0.0" in text[:600] and "UTS #39" in text[:600]
+    table = parse_confusables(text)
+    assert len(table) == 6311 and text.rstrip().endswith("# total: 6311")  # every mapping of the file is read
+    assert table["\u0430"] == "a" and table["\u03bf"] == "o" and table["m"] == "rn"
     assert person_key("\u0440\u0430\u0443\u0440\u0430\u0428") == person_key("payp\u0430\u0428")  # Cyrillic р, а, у
     assert person_key("m") == person_key("rn")  # TR39's own example of a multi-character prototype
 
