@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -174,3 +175,24 @@ def test_the_limits_leave_room_for_real_files() -> None:
     doc = YamlDocument(text)
     assert doc.problems == []
     assert doc.data["groups"]["b"] == {"user": "deploy"} and len(doc.data["hosts"]) == 500
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_an_internal_error_in_validate_or_plan_does_not_speak_of_a_journal(command: str, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug (here: the loader raising something unexpected) is one line and a crash file, with no resume advice."""
+    from rollback_tui import cli
+    from rollback_tui.plan import commands
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(commands, "load_plan", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the crash file goes here
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN)
+    assert cli.main([command, str(plan)]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: simulated bug" in err and "nothing was run" in err
+    assert "journal" not in err and "resume" not in err
