@@ -67,7 +67,7 @@ from rollback_tui.engine.replay import Record, Replay
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.people import person_key, same_person_as
 from rollback_tui.plan.models import Plan, Step
-from rollback_tui.plan.types import SCOPE_STEP, STEP_ORDER, Scope, StepId
+from rollback_tui.plan.types import NAME_MAX, SCOPE_STEP, STEP_ORDER, Scope, StepId
 from rollback_tui.secrets import SecretStore
 
 _MAX_REFUSALS = 3
@@ -392,6 +392,8 @@ class Runner:
                     return ""
                 if not person_key(made.by):
                     return "an approval needs the approver's name"
+                if len(made.by) > NAME_MAX:
+                    return f"an approver's name has at most {NAME_MAX} characters"
                 other = same_person_as(made.by, self._approvers, role_id)
                 if other and not self.plan.approvals.allow_same_person:
                     name = self._approvers[other]

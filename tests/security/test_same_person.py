@@ -103,16 +103,15 @@ def test_an_allowed_near_duplicate_is_shown_on_stdout_in_the_journal_and_in_the_
     assert "same person as the DevOps Lead approver; the plan allows it" in report
 
 
-async def test_the_runner_itself_refuses_the_same_person_from_any_source(tmp_path: Path) -> None:
-    """Not only the answers file's check: the engine refuses a look-alike from the cockpit or any other source."""
-    names = iter(["Dana", "Da\u200bna", "D\u0430na", "Terry"])
+async def run_with_names(tmp_path: Path, names: list[str]) -> tuple[str, list[Any], list[DecisionRequested]]:
+    given = iter(names)
     asked: list[DecisionRequested] = []
 
     class Source:
         async def decide(self, request: DecisionRequested) -> Decision:
             asked.append(request)
             if request.kind == "approval":
-                return Decision("approve", by=next(names))
+                return Decision("approve", by=next(given))
             if request.kind == "gate":
                 return Decision("go")
             return Decision("approve", "confirmed")
@@ -121,10 +120,24 @@ async def test_the_runner_itself_refuses_the_same_person_from_any_source(tmp_pat
     session = Session.start(load_plan(plan), decisions=Source(), operator="olivia",
                             journal_path=tmp_path / "s.jsonl", no_sign=True)
     result = await session.run()
-    assert result.exit_state == "completed"
-    events = read_journal(tmp_path / "s.jsonl").events
-    given = [e for e in events if isinstance(e, ApprovalGiven)]
+    approvals = [e for e in read_journal(tmp_path / "s.jsonl").events if isinstance(e, ApprovalGiven)]
+    return result.exit_state, approvals, asked
+
+
+async def test_the_runner_itself_refuses_the_same_person_from_any_source(tmp_path: Path) -> None:
+    """Not only the answers file's check: the engine refuses a look-alike from the cockpit or any other source."""
+    exit_state, given, asked = await run_with_names(tmp_path, ["Dana", "Da\u200bna", "D\u0430na", "Terry"])
+    assert exit_state == "completed"
     assert [(a.role, a.name) for a in given] == [("devops-lead", "Dana"), ("tech-lead", "Terry")]
     refusals = [r.evidence.detail for r in asked if r.kind == "approval"][2:4]
     assert "'Da\\u200bna' is the same person as 'Dana', who already approved as devops-lead" in refusals[0]
     assert "'D\u0430na' is the same person as 'Dana', who already approved as devops-lead" in refusals[1]
+
+
+async def test_the_runner_refuses_an_enormous_or_invisible_approver_name(tmp_path: Path) -> None:
+    exit_state, given, asked = await run_with_names(tmp_path, ["\u200b\u2066", "D" * 300, "Dana", "Terry"])
+    assert exit_state == "completed"
+    assert [a.name for a in given] == ["Dana", "Terry"]
+    details = [r.evidence.detail for r in asked if r.kind == "approval"][1:3]
+    assert "an approval needs the approver's name" in details[0]
+    assert "an approver's name has at most 200 characters" in details[1]
