@@ -49,10 +49,10 @@ class StrictLoader(yaml.SafeLoader):
         if isinstance(event, AliasEvent):
             if event.anchor in self._open:
                 raise YamlLimit(None, None, f"alias *{event.anchor} refers to the value that contains it "
-                                "(a self-referencing alias)", event.start_mark)
+                                "(a self-referencing alias); remove it", event.start_mark)
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise YamlLimit(None, None, f"more than {MAX_ALIASES} aliases", event.start_mark)
+                raise YamlLimit(None, None, f"more than {MAX_ALIASES} aliases; write the values out", event.start_mark)
             self._count(self._sizes.get(event.anchor or "", 1), event)
             return super().compose_node(parent, index)
         self._count(1, event)
@@ -60,7 +60,7 @@ class StrictLoader(yaml.SafeLoader):
         if collection:
             self._depth += 1
             if self._depth > MAX_DEPTH:
-                raise YamlLimit(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+                raise YamlLimit(None, None, f"nested more than {MAX_DEPTH} levels deep; flatten it", event.start_mark)
         anchor, before = event.anchor, self._nodes - 1
         if anchor is not None:
             self._open.append(anchor)
@@ -78,7 +78,8 @@ class StrictLoader(yaml.SafeLoader):
     def _count(self, nodes: int, event: Any) -> None:
         self._nodes += nodes
         if self._nodes > MAX_NODES:
-            raise YamlLimit(None, None, f"more than {MAX_NODES:,} values (aliases expanded)", event.start_mark)
+            raise YamlLimit(None, None, f"more than {MAX_NODES:,} values (aliases expanded); "
+                                      "use fewer aliases or split the file", event.start_mark)
 
 
 _DROPPED = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
@@ -147,7 +148,7 @@ class YamlDocument:
         except YamlLimit as exc:
             mark = exc.problem_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self.problems.append(YamlProblem(line, col, f"YAML limit: {exc.problem}; refused"))
+            self.problems.append(YamlProblem(line, col, f"YAML limit, refused: {exc.problem}"))
             return
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
