@@ -267,7 +267,7 @@ def page_url(sock: socket.socket, bind: str, token: str) -> str:
 
 def child_argv(command: str, *args: str) -> list[str]:
     """The command each browser tab runs: the read-only cockpit (ui/webapp.py), with this Python."""
-    return [sys.executable, "-m", "rollback_tui.ui.webapp", command, *args]
+    return [sys.executable, "-m", "rollback_tui.ui.webapp", "--server-pid", str(os.getpid()), command, *args]
 
 
 def serve(argv: Sequence[str], opts: WebOptions, *, what: str) -> int:

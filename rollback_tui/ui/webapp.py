@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,11 +32,22 @@ class ObserverApp(CockpitApp):
         raise RuntimeError("the web view writes no file on the server")
 
 
+def end_with_server(server_pid: int) -> None:
+    """The server's end, even by SIGKILL, ends this process too: Linux sends it SIGTERM (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != server_pid:  # the server was gone before that
+        raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from rollback_tui.termsafe import SafeWriter
     from rollback_tui.ui import launch
 
     parser = argparse.ArgumentParser(prog="rollback-tui-web-observer")
+    parser.add_argument("--server-pid", type=int, required=True)
     sub = parser.add_subparsers(dest="command", required=True)
     follow = sub.add_parser("follow")
     follow.add_argument("journal", type=Path)
@@ -46,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--allowed-signers", type=Path, default=None)
     replay.add_argument("--theme", default=None)
     args = parser.parse_args(argv)
+    end_with_server(args.server_pid)
     sys.stderr = SafeWriter(sys.stderr)  # the server copies this to its own terminal
     if args.command == "follow":
         return int(launch.follow(args.journal, args.theme, app_class=ObserverApp))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -232,3 +233,24 @@ def test_bind_beyond_loopback_warns_and_flags_need_web(finished_session: Path) -
         done = subprocess.run([*CLI, "follow", "s.jsonl", *args], cwd=finished_session, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 2 and problem in done.stderr, done.stderr
+
+
+async def test_a_killed_server_leaves_no_observer(finished_session: Path) -> None:
+    """Even SIGKILL, which runs no clean-up in the server, ends the observers (their parent-death signal)."""
+    observers: list[int] = []
+    try:
+        with popen([*CLI, "follow", "s.jsonl", "--web"], finished_session) as server:
+            match = await asyncio.to_thread(start_web, server)
+            async with aiohttp.ClientSession() as client:
+                ws = await client.ws_connect(f"ws://127.0.0.1:{match['port']}/{match['token']}/ws")
+                await ws.receive(timeout=30)
+                observers = children(server.pid)
+                assert len(observers) == 1
+                server.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(wait_for, lambda: not any(alive(pid) for pid in observers),
+                                        "the observer to end with its server", 15)
+                await ws.close()
+    finally:
+        for pid in observers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
