@@ -296,7 +296,7 @@ def follow(journal: Path, theme: str | None, web: Mapping[str, Any] | None = Non
         return refused
     if web is not None:
         return serve_web(web, "follow", str(Path(journal).absolute()), *(["--theme", theme] if theme else []),
-                         what="the live follow view")
+                         what="the follow view of a session")
     (app_class or CockpitApp)(FollowDriver(Path(journal)), theme=theme).run()
     return 0
 

@@ -142,7 +142,6 @@ class ObserverServer(Server):
         app.add_routes([
             web.get(f"{prefix}/", self.handle_index, name="index"),
             web.get(f"{prefix}/ws", self.handle_websocket, name="websocket"),
-            web.get(prefix + "/download/{key}", self.handle_download, name="download"),
             web.static(f"{prefix}/static", self.statics_path, show_index=False, follow_symlinks=False, name="static"),
         ])
         app.on_response_prepare.append(self.add_headers)

@@ -12,8 +12,9 @@ from typing import Any
 
 from rollback_tui.ui.app import CockpitApp
 
-#: command-palette entries that would write a file on the server
-WRITING_COMMANDS = ("Export report",)
+#: command-palette entries left out: the export writes a file on the server; a screenshot is a download that
+#: textual.js fetches from /download/KEY, outside the token-guarded path, so the server would refuse it (403)
+WRITING_COMMANDS = ("Export report", "Screenshot")
 
 
 class ObserverApp(CockpitApp):
@@ -28,8 +29,12 @@ class ObserverApp(CockpitApp):
         self.notify("the web view is read-only: export from a terminal (`rollback-tui follow` or `replay`)",
                     severity="warning")
 
-    def save_screenshot(self, *args: Any, **kwargs: Any) -> str:  # a screenshot is delivered to the browser only
+    def save_screenshot(self, *args: Any, **kwargs: Any) -> str:
         raise RuntimeError("the web view writes no file on the server")
+
+    def deliver_screenshot(self, *args: Any, **kwargs: Any) -> str | None:
+        self.notify("no screenshot from the web view: use the browser's own", severity="warning")
+        return None
 
 
 def end_with_server(server_pid: int) -> None:

@@ -254,3 +254,15 @@ async def test_a_killed_server_leaves_no_observer(finished_session: Path) -> Non
         for pid in observers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+async def test_the_web_palette_has_no_export_and_no_screenshot(finished_session: Path) -> None:
+    from rollback_tui.ui.drivers import FollowDriver
+    from rollback_tui.ui.webapp import ObserverApp
+
+    for app_class, present in ((CockpitApp, True), (ObserverApp, False)):
+        app = app_class(FollowDriver(finished_session / "s.jsonl"))
+        async with app.run_test(size=(120, 40)):
+            titles = {command.title for command in app.get_system_commands(app.screen)}
+            assert ("Export report" in titles) is present and ("Screenshot" in titles) is present
+            assert any(title.startswith("Theme:") for title in titles)
