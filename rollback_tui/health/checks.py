@@ -9,7 +9,7 @@ from rollback_tui.adapters.base import CheckResult
 from rollback_tui.health.probes import ProbeOutcome, sample
 from rollback_tui.plan.models import Plan
 from rollback_tui.plan.probes import CommandProbe, HttpProbe, ProbeRef, PrometheusProbe, SqlProbe, SshProbe, TcpProbe
-from rollback_tui.plan.promql import condition_text
+from rollback_tui.plan.promql import AnalysisCheck, condition_text
 from rollback_tui.plan.types import format_duration
 from rollback_tui.secrets import SecretStore
 
@@ -103,6 +103,10 @@ async def run_step_check(check: StepCheck, *, plan: Plan, secrets: SecretStore, 
     A slow pass (over max_latency) of an inline probe is not a pass."""
     if isinstance(check, ProbeRef):
         result = await _check_ref(check, plan, secrets, monitor)
+    elif isinstance(check, AnalysisCheck):
+        from rollback_tui.health.analysis import run_analysis
+
+        result = await run_analysis(check, secrets)
     else:
         outcome = await sample(check, plan=plan, secrets=secrets)
         result = CheckResult(probe_label(check), probe_expectation(check), _observed(outcome),

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
-from rollback_tui.plan.promql import PromSource
+from rollback_tui.plan.promql import AnalysisCheck, PromSource
 from rollback_tui.plan.types import Duration, Strict
 
 CheckCategory = Literal["health", "functionality", "data", "state"]
@@ -132,6 +132,6 @@ Probe = Annotated[
 ]
 
 StepCheck = Annotated[
-    Union[HttpProbe, TcpProbe, CommandProbe, SshProbe, SqlProbe, PrometheusProbe, ProbeRef],
+    Union[HttpProbe, TcpProbe, CommandProbe, SshProbe, SqlProbe, PrometheusProbe, ProbeRef, AnalysisCheck],
     Field(discriminator="kind"),
 ]

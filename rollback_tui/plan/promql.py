@@ -97,3 +97,35 @@ class PromSource(Strict):
         if self.bearer_token is not None and self.basic_auth is not None:
             raise ValueError("give bearer_token or basic_auth, not both")
         return self
+
+
+class AnalysisCheck(PromSource):
+    """A timed analysis as a step check: the query sampled `count` times every `interval`; fails when
+    `failure_limit` samples miss the condition (ending the wait early), inconclusive when samples fall in
+    `inconclusive` or have no value; an inconclusive or failed analysis goes to the go/no-go with its series."""
+
+    kind: Literal["analysis"]
+    id: str | None = None
+    """Name of the analysis in the evidence."""
+    description: str = ""
+    """What the analysis proves, in the operator's words."""
+    category: Literal["health", "functionality", "data", "state"] = "health"
+    """What the check validates in step 7."""
+    interval: Duration = 10.0
+    """Time between two samples."""
+    count: int = Field(5, ge=1, le=1000)
+    """How many samples to take."""
+    failure_limit: int = Field(1, ge=1)
+    """Samples that miss the condition before the analysis fails (and stops waiting)."""
+    inconclusive: Between | None = None
+    """Values in this range neither pass nor fail: the operator decides."""
+    timeout: Duration = 3.0
+    """How long one sample may take."""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> AnalysisCheck:
+        if self.interval <= 0:
+            raise ValueError("interval must be above 0")
+        if self.interval * (self.count - 1) > 6 * 3600:
+            raise ValueError(f"{self.count} samples every {self.interval:g} s last more than 6 hours")
+        return self
