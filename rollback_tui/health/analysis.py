@@ -7,6 +7,7 @@ import time
 
 from rollback_tui.adapters.base import CheckResult
 from rollback_tui.health.http11 import HttpPool
+from rollback_tui.health.probes import error_reason
 from rollback_tui.health.prometheus import PromAnswer, ask, graph_link, stamp
 from rollback_tui.plan.promql import AnalysisCheck, condition_text, holds
 from rollback_tui.plan.types import format_duration
@@ -15,7 +16,7 @@ from rollback_tui.secrets import SecretStore
 #: Samples written into the evidence one by one; beyond, the middle ones are counted, not listed.
 _LISTED = 120
 _NO_VALUE = {"no_data": "no series", "several": "several series", "unreachable": "unreachable",
-             "wrong_type": "not a number", "rejected": "rejected", "error": "server error"}
+             "wrong_type": "not a number", "rejected": "rejected", "error": "query failed"}
 
 
 def analysis_label(check: AnalysisCheck) -> str:
@@ -62,7 +63,10 @@ async def run_analysis(check: AnalysisCheck, secrets: SecretStore) -> CheckResul
             delay = start + index * check.interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            answer = await ask(check, secrets, timeout=check.timeout, pool=pool)
+            try:
+                answer = await ask(check, secrets, timeout=check.timeout, pool=pool)
+            except Exception as exc:  # e.g. a secret that cannot be read: a sample without a value, never a crash
+                answer = PromAnswer("error", error_reason(exc))
             mark, shown = _mark(check, answer)
             counts[mark] += 1
             rows.append(f"{stamp(answer.at or time.time())} {shown}" + ("" if mark == "pass" else f" ({mark})"))

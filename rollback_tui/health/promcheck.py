@@ -6,6 +6,7 @@ import asyncio
 import re
 from typing import Any
 
+from rollback_tui.health.probes import error_reason
 from rollback_tui.health.prometheus import address, ask
 from rollback_tui.plan.models import Plan
 from rollback_tui.plan.promql import PromSource
@@ -47,11 +48,14 @@ def _position(text: str, line: int, col: int, query: str, q_line: int, q_col: in
 
 async def _check_one(source: PromSource, secrets: SecretStore) -> tuple[str, str] | None:
     """('error' | 'note', message) or None when the server accepted the query."""
-    answer = await ask(source, secrets, timeout=_TIMEOUT, path="/api/v1/parse_query")
-    if answer.kind == "error" and "HTTP 404" in answer.message:
-        # no parse_query (Prometheus before 2.47 and many compatible servers): evaluating at the epoch parses the
-        # query the same way and reads no stored data
-        answer = await ask(source, secrets, timeout=_TIMEOUT, params={"time": "1"})
+    try:
+        answer = await ask(source, secrets, timeout=_TIMEOUT, path="/api/v1/parse_query")
+        if answer.kind == "error" and "HTTP 404" in answer.message:
+            # no parse_query (Prometheus before 2.47 and many compatible servers): evaluating at the epoch parses
+            # the query the same way and reads no stored data
+            answer = await ask(source, secrets, timeout=_TIMEOUT, params={"time": "1"})
+    except Exception as exc:  # e.g. its secret cannot be read (validate lists that under secrets:)
+        return "note", f"not checked ({error_reason(exc)})"
     if answer.kind == "rejected":
         return "error", answer.message
     if answer.kind == "unreachable":

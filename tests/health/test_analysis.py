@@ -127,3 +127,14 @@ async def test_an_inconclusive_analysis_is_evidence_at_the_go_no_go(prometheus: 
     assert result.exit_state == "completed", result
     journal = (tmp_path / "s.journal.jsonl").read_text()
     assert "0.03 (inconclusive)" in journal and "g0.expr=demo_error_ratio" in journal
+
+
+async def test_a_secret_that_cannot_be_read_is_a_sample_without_a_value_not_a_crash(prometheus: Prometheus
+                                                                                    ) -> None:
+    declared = {"tok": {"env": "PROM_BENCH_TOKEN_UNSET"}}
+    plan = make_plan([], secrets=declared, steps=[{"id": "validate", "verify": [
+        analysis(prometheus.url, count=2, bearer_token="${secrets.tok}")]}])
+    store = SecretStore(plan.secrets, environ={})
+    result = await run_step_check(plan.steps[0].verify[0], plan=plan, secrets=store, monitor=None)
+    assert not result.ok and result.observed.startswith("inconclusive (0 passed, 0 failed, 0 inconclusive, 2 without")
+    assert "PROM_BENCH_TOKEN_UNSET" in result.observed, result.observed
