@@ -6,7 +6,6 @@ import asyncio
 import sys
 import threading
 from pathlib import Path
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from rollback_tui.errors import PlanError
 from rollback_tui.termsafe import one_line, safe, scrub
 from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
+from rollback_tui.ui.inbox import HiddenOutput, Inbox
 from rollback_tui.ui.keybar import KeyBar
 from rollback_tui.ui.logpane import LogPane
 from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
@@ -159,7 +159,7 @@ class CockpitApp(App[int]):
         self.loading = loading  # shown in the header until the driver has its session (the plan is loaded)
         self.plan_error: PlanError | None = None
         self.view = SessionView()
-        self.inbox: deque[Any] = deque()
+        self.inbox = Inbox()
         self.wake_posted = False
         self.redraw_scheduled = False
         self.summary_dismissed = False
@@ -298,7 +298,8 @@ class CockpitApp(App[int]):
     # ------------------------------------------------------------ events in
 
     def post_event(self, event: Any) -> None:
-        """The engine's listener: thread-safe; events are drained in batches by `on_events_arrived`."""
+        """The engine's listener: thread-safe; events are drained in batches by `on_events_arrived`. The inbox is
+        bounded: while the cockpit is behind, output batches past its budget are only counted (ui/inbox.py)."""
         self.inbox.append(event)
         if not self.wake_posted:
             self.wake_posted = True
@@ -307,10 +308,7 @@ class CockpitApp(App[int]):
     @on(EventsArrived)
     def drain_inbox(self) -> None:
         self.wake_posted = False
-        batch = []
-        while self.inbox:
-            batch.append(self.inbox.popleft())
-        self.apply_now(batch)
+        self.apply_now(self.inbox.drain())
 
     def apply_now(self, events: Iterable[Any]) -> None:
         """Fold events into the view, feed the log, and schedule one redraw. Every event of every driver passes
@@ -321,6 +319,12 @@ class CockpitApp(App[int]):
         hook = self.state_hook
         panes_changed = False
         for event in events:
+            if isinstance(event, HiddenOutput):
+                self._hidden_output(view, log, event)
+                continue
+            full = getattr(event, "full", None)
+            if full is not None:  # an output batch read light from a journal (engine/lightevents.py): its lines now
+                event = full()
             event = scrub(event)
             view.apply(event)
             if log is not None:
@@ -330,6 +334,16 @@ class CockpitApp(App[int]):
             panes_changed = panes_changed or event.type != "action_output"
         if panes_changed:  # output only feeds the log pane (flushed on its own timer): no pane redraw for it
             self.redraw_soon()
+
+    @staticmethod
+    def _hidden_output(view: SessionView, log: LogPane | None, hidden: HiddenOutput) -> None:
+        """Batches the inbox only counted: the view counts them, the log says how many lines it did not show."""
+        view.events += hidden.events
+        view.output_lines += hidden.lines
+        view.last_seq = max(view.last_seq, hidden.last_seq)
+        if log is not None:
+            log.add(hidden.step, "", "info", [f"… {hidden.lines} lines of output not shown (the cockpit was behind; "
+                                              "the journal has every line)"])
 
     def rebuild(self, events: Sequence[Any]) -> None:
         """Start the view over from these events (replay stepping back)."""
