@@ -320,6 +320,9 @@ class Journal:
         self._broken: JournalError | None = None
         #: set by open_existing: the events already in the file and what was dropped when reading it
         self.recovered: JournalRead = JournalRead(events=[])
+        #: (offset, length) of each line the last append_many wrote
+        self.last_spans: list[tuple[int, int]] = []
+        self._source: Source | None = None
 
     # ------------------------------------------------------------ opening
 
@@ -403,6 +406,7 @@ class Journal:
         journal = cls(path, fd, 0, size, write=write, lock_fd=lock_fd)
         journal.last_seq = read.events[-1].seq if read.events else 0
         journal.recovered = read
+        journal._source = scan.source
         return journal
 
     # ------------------------------------------------------------ writing
@@ -423,7 +427,8 @@ class Journal:
             raise JournalError(f"journal {self.path} is closed")
         numbered = [event.model_copy(update={"seq": self.last_seq + index})
                     for index, event in enumerate(events, start=1)]
-        data = "".join(event.model_dump_json() + "\n" for event in numbered).encode()
+        lines = [event.model_dump_json().encode() for event in numbered]
+        data = b"\n".join(lines) + b"\n"
         try:
             written = 0
             while written < len(data):
@@ -431,9 +436,23 @@ class Journal:
             os.fsync(self._fd)
         except OSError as exc:
             self._fail(exc)
+        spans, offset = [], self._size
+        for line in lines:
+            spans.append((offset, len(line)))
+            offset += len(line) + 1
+        self.last_spans = spans
         self._size += len(data)
         self.last_seq += len(numbered)
         return numbered  # type: ignore[return-value]
+
+    def source(self) -> Source | None:
+        """A read-only descriptor of this journal for light events (engine/lightevents.py), or None."""
+        if self._source is None and self._fd is not None:
+            try:
+                self._source = _source_for(self.path, self._fd)
+            except (JournalError, OSError):
+                return None
+        return self._source
 
     def _fail(self, exc: OSError) -> None:
         """Cut whatever part of the batch reached the file, so the journal ends on its last complete event."""

@@ -198,3 +198,16 @@ def light_output(line: bytes, offset: int, source: Source, cache: dict[bytes, An
     if head is None:
         return None
     return OutputRef(int(pre.group(2)), us, head, count, offset, len(line), source)
+
+
+def output_ref(event: Any, offset: int, length: int, source: Source, cache: dict[Any, Any]) -> Any:
+    """The light form of an ActionOutput just written at `offset` (its line is `length` bytes), or the event
+    itself when its time is not UTC (the light form knows UTC only)."""
+    ts = event.ts
+    if ts.utcoffset() != timedelta(0) or length > _SPAN_MASK:
+        return event
+    key = (event.actor, event.step, event.action, event.host, event.stream, event.schema_version)
+    head = cache.setdefault(key, key)
+    delta = ts - _EPOCH
+    us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return OutputRef(event.seq, us, head, len(event.lines), offset, length, source)

@@ -28,6 +28,7 @@ from rollback_tui.engine.events import (
     utcnow,
 )
 from rollback_tui.engine.journal import Journal, Writer
+from rollback_tui.engine.lightevents import output_ref
 from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
 from rollback_tui.engine.states import IllegalTransition, ProcedureState
@@ -122,6 +123,8 @@ class Session:
         self._interrupt_reason = ""
         self._fatal: JournalError | None = None
         self._finishing = False
+        self._heads: dict[Any, Any] = {}
+        """The fields output batches repeat, shared between their light forms (engine/lightevents.py)."""
         self._described: dict[tuple[str, str], Any] | None = None
         """The plan's action descriptions of this process (described once: the outline and the plan review)."""
 
@@ -205,8 +208,12 @@ class Session:
         except JournalError as exc:
             self._fatal = exc
             raise
-        for event in numbered:
-            self.events.append(event)
+        source = self.journal.source() if any(event.type == "action_output" for event in numbered) else None
+        for event, (offset, length) in zip(numbered, self.journal.last_spans):
+            # output batches stay on disk: kept light (their lines read back from the journal when reported)
+            kept = output_ref(event, offset, length, source, self._heads) if source and \
+                event.type == "action_output" else event
+            self.events.append(kept)
             self._apply(event)
             for listener in self.listeners:
                 try:

@@ -1,0 +1,50 @@
+"""The cockpit's inbox is bounded: past its budget output batches are counted, every other event is kept in order."""
+
+from __future__ import annotations
+
+import threading
+
+from rollback_tui.engine import events as ev
+from rollback_tui.ui.inbox import HiddenOutput, Inbox
+
+
+def _output(seq: int, step: str = "code", lines: int = 100) -> ev.ActionOutput:
+    return ev.ActionOutput(seq=seq, step=step, action="a", lines=[f"l{n}" for n in range(lines)])
+
+
+def test_output_past_the_budget_is_counted_not_queued() -> None:
+    inbox = Inbox(budget=1000)
+    for seq in range(1, 21):
+        inbox.append(_output(seq))  # 2,000 lines offered, 1,000 fit
+    inbox.append(ev.Verification(seq=21, step="code", check="c", ok=True))
+    inbox.append(_output(22))
+    inbox.append(_output(23, step="validate"))
+    batch = inbox.drain()
+    assert [e.seq for e in batch[:10]] == list(range(1, 11))
+    hidden = batch[10]
+    assert isinstance(hidden, HiddenOutput) and (hidden.step, hidden.events, hidden.lines, hidden.last_seq) == \
+        ("code", 10, 1000, 20)
+    assert batch[11].type == "verification"  # never dropped, still after the output it followed
+    assert isinstance(batch[12], HiddenOutput) and batch[12].lines == 100  # the budget is still used up
+    assert isinstance(batch[13], HiddenOutput) and batch[13].step == "validate"
+    assert inbox.hidden_lines == 1200 and not inbox
+    inbox.append(_output(24))  # drained: the budget is free again
+    assert inbox.drain()[0].seq == 24
+
+
+def test_a_flood_from_many_threads_stays_bounded_and_counts_every_line() -> None:
+    inbox = Inbox(budget=5000)
+
+    def flood(base: int) -> None:
+        for n in range(2000):
+            inbox.append(_output(base + n, lines=10))
+
+    threads = [threading.Thread(target=flood, args=(k * 10_000,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batch = inbox.drain()
+    shown = sum(len(e.lines) for e in batch if not isinstance(e, HiddenOutput))
+    hidden = sum(e.lines for e in batch if isinstance(e, HiddenOutput))
+    assert shown <= 5000 and shown + hidden == 4 * 2000 * 10 == shown + inbox.hidden_lines
