@@ -52,6 +52,18 @@ class Source:
         self.close()
 
 
+class Held:
+    """A Source for one line held in memory (an event log read from a report: no file to read it back from)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.data[offset:offset + length]
+
+
 def _text(raw: bytes, cache: dict[bytes, Any]) -> str:
     """A canonical JSON string's value, shared between events (step, action and host repeat a million times)."""
     value = cache.get(raw)
@@ -77,7 +89,7 @@ class OutputRef:
     type = "action_output"
 
     def __init__(self, seq: int, us: int, head: tuple[str, str, str, str, str, int], line_count: int, offset: int,
-                 length: int, source: Source) -> None:
+                 length: int, source: Source | Held) -> None:
         self.seq, self._us, self._head, self.line_count = seq, us, head, line_count
         self._span = offset << _SPAN_BITS | length
         self._source = source
@@ -175,7 +187,7 @@ def _micros(ts: bytes, cache: dict[bytes, Any]) -> int:
     return base + int(ts[20:]) if len(ts) > 19 else base  # type: ignore[no-any-return]
 
 
-def light_output(line: bytes, offset: int, source: Source, cache: dict[bytes, Any], clean: bool = False
+def light_output(line: bytes, offset: int, source: Source | Held, cache: dict[bytes, Any], clean: bool = False
                  ) -> OutputRef | None:
     """An OutputRef when `line` is a canonical ActionOutput (valid UTF-8, a real time), else None. `clean`: the
     caller checked that the line has no control character and no byte outside ASCII."""
