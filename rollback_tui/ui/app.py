@@ -65,6 +65,35 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _older_output_counted(events: Iterable[Any], keep: int) -> list[Any]:
+    """Light output batches (engine/lightevents.py) older than the last `keep` lines the log pane can hold are
+    only counted (HiddenOutput): a replay or resume of a long journal never reads lines nobody can scroll to."""
+    events = list(events)
+    lines, cut = 0, 0
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if getattr(event, "full", None) is not None:
+            lines += event.line_count
+            if lines > keep:
+                cut = index + 1
+                break
+    if not cut:
+        return events
+    out: list[Any] = []
+    for event in events[:cut]:
+        if getattr(event, "full", None) is None:
+            out.append(event)
+            continue
+        last = out[-1] if out else None
+        if not isinstance(last, HiddenOutput) or last.step != event.step:
+            last = HiddenOutput(event.step)
+            out.append(last)
+        last.events += 1
+        last.lines += event.line_count
+        last.last_seq = max(last.last_seq, event.seq)
+    return out + events[cut:]
+
+
 class EventsArrived(Message):
     """Wakes the app to drain its inbox; queued copies are redundant (the inbox holds the events)."""
 
@@ -318,6 +347,8 @@ class CockpitApp(App[int]):
         view = self.view
         hook = self.state_hook
         panes_changed = False
+        if hook is None and log is not None and log.records.maxlen:
+            events = _older_output_counted(events, log.records.maxlen)
         for event in events:
             if isinstance(event, HiddenOutput):
                 self._hidden_output(view, log, event)
@@ -342,8 +373,8 @@ class CockpitApp(App[int]):
         view.output_lines += hidden.lines
         view.last_seq = max(view.last_seq, hidden.last_seq)
         if log is not None:
-            log.add(hidden.step, "", "info", [f"… {hidden.lines} lines of output not shown (the cockpit was behind; "
-                                              "the journal has every line)"])
+            log.add(hidden.step, "", "info", [f"… {hidden.lines} lines of output not shown here (the journal has "
+                                              "every line)"])
 
     def rebuild(self, events: Sequence[Any]) -> None:
         """Start the view over from these events (replay stepping back)."""

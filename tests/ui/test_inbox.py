@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from rollback_tui.engine import events as ev
+from rollback_tui.engine.journal import Journal, read_journal
+from rollback_tui.ui.app import _older_output_counted
 from rollback_tui.ui.inbox import HiddenOutput, Inbox
 
 
@@ -48,3 +51,20 @@ def test_a_flood_from_many_threads_stays_bounded_and_counts_every_line() -> None
     shown = sum(len(e.lines) for e in batch if not isinstance(e, HiddenOutput))
     hidden = sum(e.lines for e in batch if isinstance(e, HiddenOutput))
     assert shown <= 5000 and shown + hidden == 4 * 2000 * 10 == shown + inbox.hidden_lines
+
+
+def test_a_long_light_history_reads_only_the_lines_the_log_can_hold(tmp_path: Path) -> None:
+    """Replaying or resuming a long journal: light output batches older than the log pane's capacity are counted,
+    never read back; every other event is kept in order."""
+    path = tmp_path / "j.jsonl"
+    with Journal.create(path) as journal:
+        journal.append_many([ev.StepStarted(step="code"), *[_output(0) for _ in range(50)],
+                             ev.Verification(step="code", check="c", ok=True), *[_output(0) for _ in range(30)]])
+    events = read_journal(path, light=True).events
+    out = _older_output_counted(events, keep=2500)
+    assert out[0].type == "step_started"
+    assert isinstance(out[1], HiddenOutput) and (out[1].events, out[1].lines, out[1].last_seq) == (50, 5000, 51)
+    assert out[2].type == "verification"
+    assert isinstance(out[3], HiddenOutput) and out[3].lines == 500
+    assert [e.seq for e in out[4:]] == list(range(58, 83))  # the last 2,500 lines, still light
+    assert _older_output_counted(events, keep=10**6) == events
