@@ -126,17 +126,23 @@ class _Scan:
         self._clean = self.source is not None and data.isascii() and \
             len(data.translate(None, _CONTROLS)) + len(lines) == len(data)
         start = self._offset + self.consumed
+        events, source, cache, clean = self.events, self.source, self._cache, self._clean
         for raw in lines:
             self.number += 1
-            length = len(raw) + 1
             if raw and not raw.isspace():
                 self.last_line = self.number
-                try:
-                    self._keep(self._parse(raw, start))
-                except (ValidationError, ValueError) as exc:
-                    self._bad(f"line {self.number}: unreadable event ({_why(exc)})", start)
-            start += length
-            self.consumed += length
+                # the hot path (a canonical output batch, in sequence) inlined: _parse and _keep otherwise
+                ref = light_output(raw, start, source, cache, clean) if source is not None and \
+                    raw.startswith(PREFIX) else None
+                if ref is not None and self.seq_break is None and ref.seq == len(events) + 1:
+                    events.append(ref)
+                else:
+                    try:
+                        self._keep(ref if ref is not None else parse_event(raw))
+                    except (ValidationError, ValueError) as exc:
+                        self._bad(f"line {self.number}: unreadable event ({_why(exc)})", start)
+            start += len(raw) + 1
+        self.consumed = start - self._offset
 
     def finish(self, final: bool) -> None:
         """The end of the input: with `final`, a last line without its newline is parsed too (else left)."""
