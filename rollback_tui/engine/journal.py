@@ -298,17 +298,26 @@ def _check_head(path: Path, head: bytes, *, require_start: bool = True) -> None:
                            hint="give the journal a session printed as `journal: PATH`; the file was not changed")
 
 
-def tail_journal(path: Path, offset: int) -> tuple[list[Event], int]:
-    """Events of the complete lines written since `offset`, and the offset to continue from (for `follow`)."""
+def tail_journal(path: Path, offset: int, *, limit: int = TAIL_LIMIT, light: bool = False
+                 ) -> tuple[list[Event], int]:
+    """Events of the complete lines written since `offset`, and the offset to continue from (for `follow`). At most
+    `limit` bytes are read; with `light`, canonical output batches are OutputRefs (their lines read when shown)."""
+    events, consumed, _, _ = tail_scan(path, offset, limit=limit, light=light)
+    return events, offset + consumed
+
+
+def tail_scan(path: Path, offset: int, *, limit: int = TAIL_LIMIT, light: bool = False
+              ) -> tuple[list[Any], int, int, int]:
+    """(events, bytes consumed, lines dropped, bytes read) of the complete lines after `offset`."""
     fd = _open_read_only(Path(path))
     try:
         os.lseek(fd, offset, os.SEEK_SET)
-        scan = _Scan(None, offset)
-        scan.read_from(fd, TAIL_LIMIT)
+        scan = _Scan(_source_for(Path(path), fd) if light else None, offset)
+        scan.read_from(fd, limit)
         scan.finish(False)
     finally:
         os.close(fd)
-    return scan.events, offset + scan.consumed
+    return scan.events, scan.consumed, len(scan.dropped), scan.size
 
 
 class Journal:

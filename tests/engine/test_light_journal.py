@@ -173,3 +173,22 @@ async def test_a_live_session_keeps_its_output_light_and_reports_the_same(write_
     full = check_journal(journal)
     text = render_report(full, ReportHeader(unsigned=NO_SIGN_NOTE, journal=str(journal)))
     assert result.report.path.read_text() == text
+
+
+def test_follow_reads_light_and_waits_for_a_torn_line(tmp_path: Path) -> None:
+    from rollback_tui.ui.drivers import FollowDriver
+
+    path = tmp_path / "j.jsonl"
+    _journal(path, 10)
+    driver = FollowDriver(path)
+    first = driver.read_new()
+    assert [e.seq for e in first] == list(range(1, 14)) and sum(isinstance(e, OutputRef) for e in first) == 10
+    assert first[5].lines == ev.parse_event(path.read_bytes().split(b"\n")[5]).lines
+    line = ev.ActionOutput(seq=14, step="assess", action="look", lines=["late"]).model_dump_json().encode()
+    with path.open("ab") as handle:
+        handle.write(line[:30])  # a writer mid-line
+    assert driver.read_new() == []
+    with path.open("ab") as handle:
+        handle.write(line[30:] + b"\n")
+    again = driver.read_new()
+    assert [e.seq for e in again] == [14] and again[0].lines == ["late"] and driver.dropped == 0
