@@ -8,6 +8,7 @@ from typing import Any
 
 from rollback_tui.engine import events as ev
 from rollback_tui.engine.events import Event
+from rollback_tui.engine.lightevents import OutputRef
 
 STEP_IDS = ("assess", "flags", "code", "configuration", "database", "infrastructure", "validate")
 SCOPES = ("flags", "code", "configuration", "database", "infrastructure")
@@ -111,16 +112,15 @@ def collect(events: list[Event]) -> Facts:
     facts = Facts()
     requests: dict[int, ev.DecisionRequested] = {}
     open_runs: dict[tuple[str, str], ActionRun] = {}
+    if events:
+        facts.first_ts, facts.last_ts = events[0].ts, events[-1].ts
     for event in events:
         facts.count += 1
-        if facts.first_ts is None:
-            facts.first_ts = event.ts
-        facts.last_ts = event.ts
         kind = type(event)
-        if kind is ev.ActionOutput:
-            # The hot path: 100k-event logs are mostly output batches.
+        if kind is ev.ActionOutput or kind is OutputRef:
+            # The hot path: 100k-event logs are mostly output batches (read light from a journal: only counted).
             run = open_runs.get((event.step, event.action))
-            count = len(event.lines)
+            count = event.line_count if kind is OutputRef else len(event.lines)
             if run is not None:
                 run.output_lines += count
             facts.step(event.step).output_lines += count
