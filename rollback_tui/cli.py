@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="open the cockpit on a local sandbox and roll it back for real")
     _session_args(demo)
     demo.add_argument("--keep", type=Path, default=None, help="build the sandbox in DIR and keep it afterwards")
-    demo.add_argument("--resume", nargs="?", type=Path, const=Path(""), default=None, metavar="JOURNAL",
+    demo.add_argument("--resume", nargs="?", const="", default=None, metavar="JOURNAL",
                       help="continue a quit or interrupted demo (default: the newest one), its services started again")
     demo.add_argument("--clean", action="store_true",
                       help="remove the folders of finished demo sessions (with --all: resumable ones too)")
@@ -188,7 +188,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.clean:
             return _call("rollback_tui.demo.clean:cmd_demo_clean", args.all)
         if args.resume is not None:
-            return _call("rollback_tui.demo.resume:cmd_demo_resume", opts, args.resume if str(args.resume) else None)
+            return _call("rollback_tui.demo.resume:cmd_demo_resume", opts, Path(args.resume) if args.resume else None)
         return _call("rollback_tui.demo.commands:cmd_demo", opts)
     if opts.headless and not opts.answers:
         print("rollback-tui: --headless needs --answers FILE or --answers auto", file=sys.stderr)

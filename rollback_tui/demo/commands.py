@@ -102,8 +102,9 @@ def _settle(home: DemoHome) -> None:
     if home.keep:
         print(f"sandbox: kept in {home.sandbox} (--keep)")
     elif state == "final":
-        remove_tree(home.sandbox)
-        print(f"sandbox: removed (the session is final); `rollback-tui demo --clean` removes {home.root}")
+        if home.sandbox.exists():
+            remove_tree(home.sandbox)
+            print(f"sandbox: removed (the session is final); `rollback-tui demo --clean` removes {home.root}")
     elif state == "unstarted":
         remove_tree(home.root)
         print("sandbox: removed (no session was started)")

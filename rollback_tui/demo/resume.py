@@ -76,8 +76,16 @@ def _run_session(journal: Path, opts: SessionOptions, loaded: Any) -> int:
     return _run_app(cockpit_for_session(factory, opts, loading=f"loading journal {journal.name} …"))
 
 
-def _final(journal: Path, opts: SessionOptions) -> int:
-    """A final demo journal: its outcome and report, as for any final journal (no services needed)."""
+def _final(journal: Path, opts: SessionOptions, home: DemoHome, state: str, message: str) -> int:
+    """A final demo journal: its outcome and report (no services, no cockpit). The sandbox (and its plan) is gone
+    once a session is final, so only a missing report needs the engine (which reloads the plan)."""
+    from rollback_tui.cli import EXIT_FOR_STATE
+
+    report = Path(opts.report or home.report)
+    if report.is_file() and (opts.no_sign or Path(f"{report}.sig").is_file()):
+        print(f"the session already finished ({state}): {message}; that outcome is final")
+        print(f"report: {report}\njournal: {journal}")
+        return EXIT_FOR_STATE.get(state, EXIT_USAGE)
     if opts.headless:
         from rollback_tui.engine.headless import resume
 
@@ -114,7 +122,7 @@ def cmd_demo_resume(opts: SessionOptions, journal: Path | None) -> int:
                      f"only one session may write a journal; watch it with `rollback-tui follow {journal}`")
     opts = _options(opts, home)
     if peek.final_state:
-        code = _final(journal, opts)
+        code = _final(journal, opts, home, peek.final_state, peek.final_message)
         _settle(home)
         return code
     started = session_started(journal) or {}
