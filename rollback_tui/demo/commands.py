@@ -94,7 +94,7 @@ def _finish(report: Path, journal: Path, allowed: Path | None, opts: SessionOpti
     return status
 
 
-def _settle(home: DemoHome) -> None:
+def _settle(home: DemoHome) -> str:
     """After the demo (or a resume) ends: a final session's sandbox goes, a resumable one stays (and says how)."""
     from rollback_tui.demo.home import remove_tree, state_of
 
@@ -111,6 +111,7 @@ def _settle(home: DemoHome) -> None:
     if state in ("resumable", "live"):
         print(f"sandbox: kept in {home.sandbox} so the session can be resumed (its services are stopped; resuming "
               f"starts them again):\n  rollback-tui resume {home.journal}\n  or: rollback-tui demo --resume")
+    return state
 
 
 def _new_home(opts: SessionOptions) -> tuple[Path, Path]:
@@ -156,7 +157,7 @@ def cmd_demo(opts: SessionOptions) -> int:
     home = DemoHome(root=root, sandbox=sandbox_root, journal=journal, report=report, operator=opts.operator,
                     keep=bool(opts.keep), allowed_signers=allowed)
     home.write_marker()
-    status = EXIT_OK
+    status, state = EXIT_OK, ""
     try:
         with sandbox.start():
             _say_services(sandbox.variables)
@@ -175,7 +176,9 @@ def cmd_demo(opts: SessionOptions) -> int:
                 status = run_cockpit_on_plan(sandbox.plan_path, variables, session)
             _say("stopping the sandbox services")
     finally:
-        _settle(home)
+        state = _settle(home)
+    if state != "final":  # resumable: the report is written when the session ends
+        return status
     verified = _finish(report, journal, allowed, opts)
     return status if status != EXIT_OK else verified
 

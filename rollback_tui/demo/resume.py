@@ -132,7 +132,7 @@ def cmd_demo_resume(opts: SessionOptions, journal: Path | None) -> int:
     claim(home)
     sandbox = Sandbox(home.sandbox, opts.operator)
     _say(f"starting the sandbox services again in {home.sandbox}")
-    status = EXIT_USAGE
+    status, state = EXIT_USAGE, ""
     try:
         ports = {name: int(recorded[name]) for name in _PORTS if recorded.get(name, "").isdigit()}
         with sandbox.start(ports=ports):
@@ -144,6 +144,8 @@ def cmd_demo_resume(opts: SessionOptions, journal: Path | None) -> int:
             status = _run_session(journal, opts, loaded)
             _say("stopping the sandbox services")
     finally:
-        _settle(home)
+        state = _settle(home)
+    if state != "final":
+        return status
     verified = _finish(home.report, journal, home.allowed_signers, opts)
     return status if status != 0 else verified
