@@ -138,6 +138,10 @@ def cmd_demo(opts: SessionOptions) -> int:
     from rollback_tui.demo.sandbox import build_sandbox
 
     root, sandbox_root = _new_home(opts)
+    if not opts.keep:  # marked before the build, so --clean knows it even if this process is killed meanwhile
+        report, journal = _outputs(opts, root / "out")
+        DemoHome(root=root, sandbox=sandbox_root, journal=journal, report=report, operator=opts.operator,
+                 keep=False, allowed_signers=None).write_marker()
     _say(f"building the sandbox in {sandbox_root}")
     try:
         sandbox = build_sandbox(sandbox_root, operator=opts.operator)
@@ -145,7 +149,8 @@ def cmd_demo(opts: SessionOptions) -> int:
         if not opts.keep:
             remove_tree(root)
         raise
-    report, journal = _outputs(opts, root / "out")
+    if opts.keep:  # DIR had to be empty for the build
+        report, journal = _outputs(opts, root / "out")
     sign_key = None if opts.no_sign else (opts.sign_key or sandbox.sign_key)
     allowed: Path | None = None
     if sign_key is not None and sign_key == sandbox.sign_key:

@@ -116,7 +116,8 @@ def _pid_alive(pid: Any) -> bool:
 
 
 def state_of(home: DemoHome) -> str:
-    """`live` (a demo or resume holds it), `final` (completed/aborted/partial), `resumable`, or `unstarted`."""
+    """`live` (a session holds its journal, or the demo that made it is still building), `final`
+    (completed/aborted/partial), `resumable`, or `unstarted` (no journal and its demo is gone)."""
     from rollback_tui.engine.peek import peek_journal
 
     try:
@@ -131,7 +132,7 @@ def state_of(home: DemoHome) -> str:
         return "live"
     if peek.final_state:
         return "final"
-    return "live" if _pid_alive(marker.get("pid")) else "resumable"
+    return "resumable"  # a live session holds the journal's lock; the pid only matters before the journal exists
 
 
 def claim(home: DemoHome) -> None:
