@@ -508,8 +508,9 @@ class CockpitApp(App[int]):
         if self._ask is None:
             return
         request, pending = self._ask[0], self.view.pending
-        if pending is None or pending.request_id != request.request_id:
-            self.view._on_decision_requested(request)
+        folded = int(getattr(request, "seq", 0) or 0) <= self.view.last_seq  # a new request is folded as it comes
+        if folded and (pending is None or pending.request_id != request.request_id):
+            self.view._on_decision_requested(scrub(request))
 
     def _ask_done(self, future: asyncio.Future[Any]) -> None:
         if self._ask is not None and self._ask[1] is future:
