@@ -3,6 +3,7 @@ with the sandbox key and completes; artefacts stay in the session's folder; --cl
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -77,6 +78,11 @@ def test_sigkill_then_resume_on_other_ports_completes_signed(tmp_path: Path) -> 
         time.sleep(0.1)
     assert not _port_answers(web)
     assert (home / "sandbox" / "demo.yaml").is_file() and (home / ".rollback-tui-demo").is_file()
+    with open(journal, "rb") as holder:  # a live session holds the journal's lock: refused, services untouched
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held = _cli(state, cwd, "resume", str(journal), "--headless", "--answers", "auto")
+    assert held.returncode == 2 and "in use by a live session" in held.stderr, held.stdout + held.stderr
+    assert "starting the sandbox services" not in held.stderr
     busy = socket.socket()
     busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     busy.bind(("127.0.0.1", web))  # the recorded web port is taken now: resume must move it, consistently
