@@ -96,11 +96,13 @@ def _finish(report: Path, journal: Path, allowed: Path | None, opts: SessionOpti
 
 def _settle(home: DemoHome) -> str:
     """After the demo (or a resume) ends: a final session's sandbox goes, a resumable one stays (and says how)."""
-    from rollback_tui.demo.home import remove_tree, state_of
+    from rollback_tui.demo.home import demo_parent, remove_tree, state_of
 
     state = state_of(home)
-    if home.keep:
-        print(f"sandbox: kept in {home.sandbox} (--keep)")
+    root = home.root.resolve()  # never anything but a folder the demo made under its parent
+    ours = root.parent == demo_parent().resolve() and home.sandbox.resolve().parent == root
+    if home.keep or not ours:
+        print(f"sandbox: kept in {home.sandbox}" + (" (--keep)" if home.keep else ""))
     elif state == "final":
         if home.sandbox.exists():
             remove_tree(home.sandbox)
@@ -123,7 +125,7 @@ def _new_home(opts: SessionOptions) -> tuple[Path, Path]:
         return root, root
     parent = demo_parent()
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="demo-", dir=parent)).resolve()
+    root = Path(tempfile.mkdtemp(prefix="demo-", dir=parent))
     return root, root / "sandbox"
 
 

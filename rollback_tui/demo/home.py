@@ -80,7 +80,7 @@ def home_of_plan(plan_path: Path) -> DemoHome | None:
     plan = Path(plan_path)
     for folder in (plan.parent, plan.parent.parent):
         home = read_home(folder)
-        if home is not None and home.sandbox == plan.parent:
+        if home is not None and home.sandbox.resolve() == plan.parent.resolve():
             return home
     return None
 
