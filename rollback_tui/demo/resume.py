@@ -112,6 +112,9 @@ def cmd_demo_resume(opts: SessionOptions, journal: Path | None) -> int:
         if home is None:
             return _fail(f"{journal}: not the journal of a demo session (or its sandbox is gone)",
                          "resume other sessions with `rollback-tui resume JOURNAL`")
+        if journal.resolve() != home.journal.resolve():  # a copy: the sandbox's state is its original's
+            return _fail(f"{journal}: the demo sandbox {home.sandbox} belongs to the journal {home.journal}",
+                         f"resume that one: `rollback-tui resume {home.journal}`")
     journal = home.journal
     try:
         peek = peek_journal(journal)
