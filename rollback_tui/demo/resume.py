@@ -138,7 +138,13 @@ def cmd_demo_resume(opts: SessionOptions, journal: Path | None) -> int:
     status, state = EXIT_USAGE, ""
     try:
         ports = {name: int(recorded[name]) for name in _PORTS if recorded.get(name, "").isdigit()}
-        with sandbox.start(ports=ports):
+        try:
+            sandbox.start(ports=ports)
+        except RollbackError as exc:  # e.g. a recorded port taken meanwhile: once more, on free ports
+            _say(f"the services did not start on the recorded ports ({str(exc).splitlines()[-1].strip()}); "
+                 "trying free ports")
+            sandbox.start(ports=dict.fromkeys(_PORTS, 0))
+        with sandbox:
             _say_services(sandbox.variables)
             try:
                 loaded = _plan_for(home, recorded, sandbox.variables, str(started.get("plan_sha256", "")))

@@ -311,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one line in run/services.log (the demo shows its tail), never a traceback
-        print(f"demo services: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr, flush=True)
+        text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:1000]
+        print(f"demo services: {type(exc).__name__}: {text}", file=sys.stderr, flush=True)
         return 1
 
 
