@@ -72,6 +72,12 @@ def report_path_for(journal_path: Path) -> Path:
     return journal_path.with_name(name + ".md")
 
 
+def session_dir_for(journal_path: Path) -> Path:
+    """Where a session's artefacts go (database backups, row counts, flag backups): `x.journal.jsonl` ->
+    `x.files/` beside the journal, never the current directory itself."""
+    return report_path_for(Path(journal_path)).with_suffix(".files")
+
+
 def _load_secrets(loaded: Any) -> SecretStore:
     secrets = SecretStore(loaded.plan.secrets, base_dir=Path(loaded.path).parent)
     problems = secrets.load_all()
@@ -79,6 +85,11 @@ def _load_secrets(loaded: Any) -> SecretStore:
         raise RollbackError("secrets the plan declares are not available:\n  " + "\n  ".join(problems),
                             hint="provide them (environment or file) before starting the session")
     return secrets
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def _bind(decisions: DecisionSource, plan: Any) -> None:
@@ -144,7 +155,7 @@ class Session:
         return cls(loaded=loaded, secrets=secrets, journal=journal, decisions=decisions, operator=operator,
                    report_path=Path(report_path) if report_path else report_path_for(journal_path),
                    sign_key=sign_key, no_sign=no_sign, listeners=listeners,
-                   workdir=(workdir or journal_path.parent).resolve(), passphrase=passphrase,
+                   workdir=(workdir or _made(session_dir_for(journal_path))).resolve(), passphrase=passphrase,
                    sample_every=sample_every)
 
     @classmethod

@@ -363,6 +363,7 @@ class CockpitApp(App[int]):
             if hook is not None:
                 hook(view.snapshot())
             panes_changed = panes_changed or event.type != "action_output"
+        self._show_asked()
         if panes_changed:  # output only feeds the log pane (flushed on its own timer): no pane redraw for it
             self.redraw_soon()
 
@@ -540,10 +541,21 @@ class CockpitApp(App[int]):
         """Called by UIDecisionSource inside the engine worker; resolved by the decide keys."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._ask = (request, future)
+        self._show_asked()
         future.add_done_callback(lambda _f: self._ask_done(future))
         self.refresh_bindings()
         self.redraw_soon()
         return future
+
+    def _show_asked(self) -> None:
+        """A resume asks again the question the journal recorded before the interruption (no new event), and the
+        journal's SessionInterrupted, folded after it, clears it: the view shows the question being asked."""
+        if self._ask is None:
+            return
+        request, pending = self._ask[0], self.view.pending
+        folded = int(getattr(request, "seq", 0) or 0) <= self.view.last_seq  # a new request is folded as it comes
+        if folded and (pending is None or pending.request_id != request.request_id):
+            self.view._on_decision_requested(scrub(request))
 
     def _ask_done(self, future: asyncio.Future[Any]) -> None:
         if self._ask is not None and self._ask[1] is future:
