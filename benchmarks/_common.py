@@ -1,0 +1,132 @@
+"""Shared helpers of the benchmarks: rows, whole-command timing with the child's own rusage, slopes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class MissingCompetitor(RuntimeError):
+    """A tool a comparison needs is not installed: the benchmark fails instead of dropping its rows."""
+
+
+def row(name: str, values: Sequence[float], unit: str, target: str = "", met: bool | None = None) -> dict:
+    """One result row: median, min and max of the runs; met is True/False against a target, None for (info)."""
+    values = list(values)
+    return {"name": name, "median": statistics.median(values), "min": min(values), "max": max(values),
+            "unit": unit, "target": target or "(info)", "met": met, "runs": len(values)}
+
+
+def tool(name: str) -> str:
+    """The path of a command-line tool of this environment (the venv's bin first), else MissingCompetitor."""
+    candidate = BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise MissingCompetitor(f"`{name}` is not installed: pip install -e '.[bench]' (the comparison needs it)")
+    return found
+
+
+@dataclass
+class Child:
+    """A finished child process: wall seconds, its own CPU seconds (user+sys, its children included once
+    reaped), peak RSS in MB, exit code and output."""
+
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | str | None = None,
+              timeout: float = 600.0, stdin: str | None = None) -> Child:
+    """Run a whole command, timing it from spawn to exit; CPU and peak RSS from wait4 on that very child.
+
+    ru_maxrss of wait4 is the largest of the child and its waited-for descendants (not the sum)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err,
+                                   stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+        if stdin is not None:
+            assert process.stdin is not None
+            process.stdin.write(stdin.encode())
+            process.stdin.close()
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                status = -9 << 8 if status == 0 else status
+                break
+            time.sleep(0.002)
+        wall = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode,
+                     out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def slope(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares fit y = a + b*x of (x, y) points: (b, a)."""
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mean_x) ** 2 for x in xs)
+    b = sum((x - mean_x) * (y - mean_y) for x, y in points) / den if den else 0.0
+    return b, mean_y - b * mean_x
+
+
+def slope_row(name: str, points: Sequence[tuple[float, float]], unit: str, scale: float = 1.0,
+              target: str = "", met: bool | None = None) -> dict:
+    """A growth curve's fitted per-unit cost (over all runs of all sizes), min/max = the slopes between
+    neighbouring sizes' medians, so a regression in the slope shows."""
+    b, _ = slope(points)
+    sizes = sorted({x for x, _ in points})
+    medians = [(x, statistics.median([y for px, y in points if px == x])) for x in sizes]
+    pieces = [(y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in zip(medians, medians[1:])] or [b]
+    return {"name": name, "median": b * scale, "min": min(pieces) * scale, "max": max(pieces) * scale,
+            "unit": unit, "target": target or "(info)", "met": met, "runs": len(points),
+            "note": "least-squares slope; min/max: slopes between neighbouring sizes"}
+
+
+def python_env() -> dict[str, str]:
+    """This environment for child Pythons, with a private bytecode cache (this machine sets
+    PYTHONDONTWRITEBYTECODE=1; an installed copy has its bytecode compiled)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / "rollback-tui-bench-pycache")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def alternate(commands: dict[str, Sequence[str]], runs: int, *, env: dict[str, str] | None = None,
+              cwd: Path | str | None = None, warm: int = 1, check: bool = True) -> dict[str, list[Child]]:
+    """Whole commands taking turns (ABAB...), after `warm` unmeasured rounds; every run of each."""
+    results: dict[str, list[Child]] = {name: [] for name in commands}
+    for index in range(warm + runs):
+        for name, argv in commands.items():
+            child = run_child(argv, env=env, cwd=cwd)
+            if check and child.code != 0:
+                raise RuntimeError(f"{name}: `{' '.join(argv)}` exited {child.code}: {child.stderr[-1500:]}"
+                                   f"{child.stdout[-500:]}")
+            if index >= warm:
+                results[name].append(child)
+    return results
