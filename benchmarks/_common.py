@@ -51,8 +51,26 @@ class Child:
     stderr: str
 
 
+MEMORY_CAP_MB = 4096
+"""Address-space cap of the long-session children: the machine has no swap and is shared, so a command that
+would grow past it fails (MemoryError) instead of pushing its neighbours into the OOM killer; rows say so."""
+
+
+def capped(limit_mb: int | None) -> object:
+    """A preexec_fn setting RLIMIT_AS to limit_mb (None: no cap)."""
+    if limit_mb is None:
+        return None
+
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+
+    return apply
+
+
 def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | str | None = None,
-              timeout: float = 600.0, stdin: str | None = None) -> Child:
+              timeout: float = 600.0, stdin: str | None = None, limit_mb: int | None = None) -> Child:
     """Run a whole command, timing it from spawn to exit; CPU and peak RSS from wait4 on that very child.
 
     ru_maxrss of wait4 is the largest of the child and its waited-for descendants (not the sum)."""
@@ -61,7 +79,8 @@ def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Pa
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err,
-                                   stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+                                   stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                   preexec_fn=capped(limit_mb))  # type: ignore[arg-type]
         if stdin is not None:
             assert process.stdin is not None
             process.stdin.write(stdin.encode())
@@ -130,3 +149,59 @@ def alternate(commands: dict[str, Sequence[str]], runs: int, *, env: dict[str, s
             if index >= warm:
                 results[name].append(child)
     return results
+
+
+@dataclass
+class Streamed(Child):
+    """A finished child whose stdout was read as it came: monotonic seconds after spawn of each marker."""
+
+    marks: dict[str, float] | None = None
+
+
+def run_streaming(argv: Sequence[str], markers: dict[str, str], *, env: dict[str, str] | None = None,
+                  cwd: Path | str | None = None, timeout: float = 600.0, limit_mb: int | None = None) -> Streamed:
+    """Run a whole command, noting when each marker first appears in a stdout line
+    (seconds after spawn); wall, CPU and peak RSS from wait4 on the child, as run_child."""
+    import tempfile
+    import threading
+
+    marks: dict[str, float] = {}
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=err,
+                                   stdin=subprocess.DEVNULL, preexec_fn=capped(limit_mb))  # type: ignore[arg-type]
+
+        def reader() -> None:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                now = time.monotonic() - started
+                text = raw.decode(errors="replace")
+                for name, marker in markers.items():
+                    if name not in marks and marker in text:
+                        marks[name] = now
+                if len(lines) < 2000:
+                    lines.append(text)
+                else:
+                    lines[1000:] = lines[1001:] + [text]
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        killed = False
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                killed = True
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.005)
+        wall = time.monotonic() - started
+        thread.join(5)
+        err.seek(0)
+        code = -9 if killed else os.waitstatus_to_exitcode(status)
+        return Streamed(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, "".join(lines),
+                        err.read().decode(errors="replace"), marks)

@@ -25,7 +25,9 @@ class PtyProcess:
     """A child on a pty of the given size; `wait_for` reads (and keeps draining) its output until a marker."""
 
     def __init__(self, argv: Sequence[str], *, size: tuple[int, int] = (160, 48), env: dict[str, str] | None = None,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, limit_mb: int | None = None) -> None:
+        from _common import capped
+
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         env = dict(env or os.environ)
@@ -33,7 +35,8 @@ class PtyProcess:
         env["COLUMNS"], env["LINES"] = str(size[0]), str(size[1])
         self.started = time.monotonic()
         self.process = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-                                        start_new_session=True, close_fds=True)
+                                        start_new_session=True, close_fds=True,
+                                        preexec_fn=capped(limit_mb))  # type: ignore[arg-type]
         os.close(slave)
         self.master = master
         self.tail = b""  # visible text since the last mark (bounded)
