@@ -72,7 +72,7 @@ def render(rows: list[tuple[str, dict]], failures: list[str], *, quick: bool, st
     lines = ["| area | measure | median | min | max | unit | target | met |", "|---|---|---|---|---|---|---|---|"]
     for area, r in rows:
         lines.append(f"| {area} | {r['name']} | {_fmt(r['median'])} | {_fmt(r.get('min', ''))} | "
-                     f"{_fmt(r.get('max', ''))} | {r.get('unit', '')} | {r.get('target', '')} | {_met(r.get('met'))} |")
+                     f"{_fmt(r.get('max', ''))} | {r.get('unit', '')} | {r.get('target') or '(info)'} | {_met(r.get('met'))} |")
     mode = "quick" if quick else "full"
     text = [f"# Benchmark results\n",
             f"One run of `python benchmarks/run_all.py{' --quick' if quick else ''}` ({mode}), started {started}, "
