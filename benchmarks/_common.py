@@ -123,8 +123,7 @@ def slope_row(name: str, points: Sequence[tuple[float, float]], unit: str, scale
     medians = [(x, statistics.median([y for px, y in points if px == x])) for x in sizes]
     pieces = [(y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in zip(medians, medians[1:])] or [b]
     return {"name": name, "median": b * scale, "min": min(pieces) * scale, "max": max(pieces) * scale,
-            "unit": unit, "target": target or "(info)", "met": met, "runs": len(points),
-            "note": "least-squares slope; min/max: slopes between neighbouring sizes"}
+            "unit": unit, "target": target or "(info)", "met": met, "runs": len(points)}
 
 
 def python_env() -> dict[str, str]:

@@ -208,7 +208,7 @@ def main(quick: bool = False) -> list[dict[str, object]]:
         rows.append(row(f"baseline: append {appends} events, no fsync", unsynced, "events/s"))
     with tempfile.TemporaryDirectory(prefix="bench-fold-") as tmp:
         if quick:
-            rows += bench_fold_growth(Path(tmp), (10_000, 30_000, 100_000), {10_000: 2, 30_000: 2, 100_000: 2})
+            rows += bench_fold_growth(Path(tmp), (10_000, 30_000, 100_000), {10_000: 1, 30_000: 1, 100_000: 1})
         else:
             rows += bench_fold_growth(Path(tmp), (10_000, 100_000, 1_000_000), {10_000: 5, 100_000: 3, 1_000_000: 1})
     return rows

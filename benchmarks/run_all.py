@@ -57,6 +57,7 @@ def _load(path: Path):  # noqa: ANN202 - a module
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up there
     sys.path.insert(0, str(HERE))
     spec.loader.exec_module(module)
     return module
@@ -82,8 +83,9 @@ def render(rows: list[tuple[str, dict]], failures: list[str], *, quick: bool, st
             "other processes ran beside this one, so wall times are upper bounds; CPU times are steadier.",
             "Every row comes from this run alone (the file is rewritten each run). Comparisons with other tools "
             "are whole command against whole command, alternating (ABAB) with the same inputs; in-process rows "
-            "are labelled. median/min/max are over the runs of that row; growth-curve slopes are least-squares "
-            "fits, their min/max the slopes between neighbouring sizes.\n",
+            "are labelled. median/min/max are over the runs of that row; a ratio row is the ratio of the medians, its "
+            "min/max the ratios within single alternating rounds; growth-curve slopes are least-squares fits over "
+            "every run of every size, their min/max the slopes between neighbouring sizes' medians.\n",
             *lines]
     missed = [(area, r) for area, r in rows if r.get("met") is False]
     text.append("\n## Not met\n")
