@@ -345,7 +345,7 @@ def bench_flood(quick: bool) -> list[dict[str, Any]]:
 
 
 def main(quick: bool = False) -> list[dict[str, Any]]:
-    return bench_flood(quick) + bench_startup(3 if quick else 9)
+    return bench_flood(quick) + bench_startup(3 if quick else 7)
 
 
 if __name__ == "__main__":
