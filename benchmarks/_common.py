@@ -38,10 +38,22 @@ def tool(name: str) -> str:
     return found
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """VmHWM of a live process in MB: its own peak resident set. (wait4's ru_maxrss is no use here: Linux
+    carries the parent's RSS over fork and exec into it, so a child of a big parent reports the parent's.)"""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 @dataclass
 class Child:
     """A finished child process: wall seconds, its own CPU seconds (user+sys, its children included once
-    reaped), peak RSS in MB, exit code and output."""
+    reaped), its peak RSS in MB (VmHWM, last read before it exited), exit code and output."""
 
     wall: float
     cpu: float
@@ -71,9 +83,8 @@ def capped(limit_mb: int | None) -> object:
 
 def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | str | None = None,
               timeout: float = 600.0, stdin: str | None = None, limit_mb: int | None = None) -> Child:
-    """Run a whole command, timing it from spawn to exit; CPU and peak RSS from wait4 on that very child.
-
-    ru_maxrss of wait4 is the largest of the child and its waited-for descendants (not the sum)."""
+    """Run a whole command, timing it from spawn to exit; CPU from wait4 on that very child, peak RSS from its
+    VmHWM read every ~20 ms while it runs."""
     import tempfile
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -86,7 +97,11 @@ def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Pa
             process.stdin.write(stdin.encode())
             process.stdin.close()
         deadline = started + timeout
+        peak, polls = 0.0, 0
         while True:
+            if polls % 10 == 0:
+                peak = max(peak, peak_rss_mb(process.pid))
+            polls += 1
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
@@ -100,7 +115,7 @@ def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Pa
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode,
+        return Child(wall, usage.ru_utime + usage.ru_stime, peak, process.returncode,
                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
@@ -159,8 +174,8 @@ class Streamed(Child):
 
 def run_streaming(argv: Sequence[str], markers: dict[str, str], *, env: dict[str, str] | None = None,
                   cwd: Path | str | None = None, timeout: float = 600.0, limit_mb: int | None = None) -> Streamed:
-    """Run a whole command, noting when each marker first appears in a stdout line
-    (seconds after spawn); wall, CPU and peak RSS from wait4 on the child, as run_child."""
+    """Run a whole command, noting when each marker first appears in a stdout line (seconds after spawn); wall
+    and CPU from wait4 on the child, peak RSS from its VmHWM, as run_child."""
     import tempfile
     import threading
 
@@ -188,7 +203,11 @@ def run_streaming(argv: Sequence[str], markers: dict[str, str], *, env: dict[str
         thread.start()
         killed = False
         deadline = started + timeout
+        peak, polls = 0.0, 0
         while True:
+            if polls % 4 == 0:
+                peak = max(peak, peak_rss_mb(process.pid))
+            polls += 1
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
@@ -202,5 +221,5 @@ def run_streaming(argv: Sequence[str], markers: dict[str, str], *, env: dict[str
         thread.join(5)
         err.seek(0)
         code = -9 if killed else os.waitstatus_to_exitcode(status)
-        return Streamed(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, "".join(lines),
+        return Streamed(wall, usage.ru_utime + usage.ru_stime, peak, code, "".join(lines),
                         err.read().decode(errors="replace"), marks)

@@ -81,7 +81,7 @@ def bench_append(directory: Path, count: int, *, sync: bool) -> float:
 # of every line; "read+fold" is the product path from the file, as resume does it. It prints seconds, and the
 # RSS the result holds (events + state, or the dicts) per event.
 FOLD = r"""
-import gc, json, os, resource, sys, time
+import gc, json, os, sys, time
 from pathlib import Path
 path, mode = Path(sys.argv[1]), sys.argv[2]
 from rollback_tui.engine.journal import parse_journal_bytes, read_journal
@@ -115,7 +115,7 @@ else:
 gc.collect()
 after = rss()
 print(json.dumps({"seconds": elapsed, "count": count, "rss_after": after,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))}))
 """
 
 # the same process's RSS with the imports done and nothing read: what the result's memory is counted against
