@@ -92,8 +92,8 @@ def render(rows: list[tuple[str, dict]], failures: list[str], *, quick: bool, st
     if missed:
         for area, r in missed:
             reason = f": {r['note']}" if r.get("note") else ""
-            text.append(f"- {area}: {r['name']}: {_fmt(r['median'])} {r.get('unit', '')} against "
-                        f"{r.get('target', '')}{reason}")
+            text.append(f"- {area}: {r['name']}: {_fmt(r['median'])} {r.get('unit', '')} (min {_fmt(r.get('min', ''))}, "
+                        f"max {_fmt(r.get('max', ''))}) against {r.get('target', '')}{reason}")
     else:
         text.append("- none")
     notes = [(area, r) for area, r in rows if r.get("note") and r.get("met") is not False]
