@@ -131,7 +131,8 @@ with open("/proc/self/statm") as handle:
 
 def _fold_child(path: Path, mode: str, env: dict[str, str]) -> dict | None:
     """One FOLD run; None when it died (the address-space cap, most likely)."""
-    done = run_child([sys.executable, "-c", FOLD, str(path), mode], env=env, cwd=ROOT, timeout=300,
+    # 120 s: far more than any fold that fits takes here; pydantic-core can panic and hang at the memory cap
+    done = run_child([sys.executable, "-c", FOLD, str(path), mode], env=env, cwd=ROOT, timeout=120,
                      limit_mb=MEMORY_CAP_MB)
     if done.code != 0:
         print(f"   fold {mode} of {path.name} failed ({done.code}): {done.stderr.strip()[-200:]}", flush=True)
