@@ -166,7 +166,8 @@ class DecisionPane(Vertical):
                                             self.compact))
         if window and not self.compact:  # compact: the header shows the time used
             foot.append(" · " if health else "")
-            foot.append(f"time used {fmt_seconds(used)} of {fmt_seconds(window)} ({int(used * 100 / window)} %)")
+            used_text = f"time used {fmt_seconds(used)} of {fmt_seconds(window)} ({int(used * 100 / window)} %)"
+            foot.append(used_text.replace(" ", "\u00a0"))  # one unbreakable phrase
         if foot:
             foot.append("\n")
         if read_only:

@@ -62,7 +62,9 @@ class PhaseScreen(Screen[None]):
         header.waiting = getattr(self.app, "waiting", "")
         header.draw(view, now)
         self.query_one("#health-strip", Static).update(self.health_strip(view))
-        self.query_one("#phase-ask", Static).update(self.ask_block(view, read_only))
+        ask = self.ask_block(view, read_only)
+        self.query_one("#phase-ask", Static).update(ask)
+        self.query_one("#phase-ask", Static).display = bool(ask)
         self.query_one("#phase-text", Static).update(self.body(view, read_only))
 
     def health_strip(self, view: SessionView) -> Text:
@@ -278,6 +280,14 @@ class SummaryScreen(PhaseScreen):
         out.append(f"{view.outcome}\n", style=f"bold {colour_of(self, 'done' if view.exit_state == 'completed' else 'failed')}")
         if view.message:
             out.append(f"{view.message}\n")
+        out.append("\nReport: ", style="bold")
+        info: dict[str, Any] = app.report_info
+        out.append(f"{one_line(str(info.get('path') or 'not written yet'))}\n")
+        out.append("Signature: ", style="bold")
+        out.append(f"{one_line(str(info.get('signature') or 'unknown'))}\n")
+        if info.get("journal"):
+            out.append("Journal: ", style="bold")
+            out.append(f"{one_line(str(info['journal']))}\n")
         out.append("\nPer scope:\n", style="bold")
         for scope in SCOPES:
             outcome = view.scopes.get(scope, "not_applicable" if not view.scopes else "")
@@ -292,14 +302,6 @@ class SummaryScreen(PhaseScreen):
         if view.signals:
             out.append("\nSignals: ", style="bold")
             out.append(", ".join(f"“{s}”" for s in view.signals) + "\n")
-        out.append("\nReport: ", style="bold")
-        info: dict[str, Any] = app.report_info
-        out.append(f"{one_line(str(info.get('path') or 'not written yet'))}\n")
-        out.append("Signature: ", style="bold")
-        out.append(f"{one_line(str(info.get('signature') or 'unknown'))}\n")
-        if info.get("journal"):
-            out.append("Journal: ", style="bold")
-            out.append(f"{one_line(str(info['journal']))}\n")
         out.append(f"\n{len(view.decisions)} decisions recorded; {view.output_lines:,} output lines.\n")
         out.append("Esc: back to the cockpit · q: quit", style="italic")
         return out
