@@ -573,6 +573,12 @@ class CockpitApp(App[int]):
                     if problem:
                         self.notify(safe(problem), title="approval refused", severity="error", markup=False)
                         return
+                    also = [a["role_title"] for a in self.view.approvals
+                            if a["role"] != role and a["name"].strip().lower() == name.strip().lower()]
+                    if also:  # allowed (else _name_conflict refused it): said, never silent
+                        self.notify(safe(f"{name} also approved as {', '.join(also)}: one person for several roles, "
+                                         "allowed by this plan (approvals.allow_same_person)"),
+                                    title="same person", severity="warning", markup=False)
                     self._resolve(future, choice, "", name)
 
             self.push_screen(TextPrompt(f"Approve as {self._role_title(role)}",

@@ -99,7 +99,8 @@ class DecisionPane(Vertical):
 
     compact = False
     DEFAULT_CSS = """
-    DecisionPane > #decision-head, DecisionPane > #decision-foot { height: auto; }
+    DecisionPane > #decision-head { height: auto; }
+    DecisionPane > #decision-foot { height: auto; dock: bottom; }  /* whatever else overflows, never the keys */
     DecisionPane > #decision-evidence { height: 1fr; scrollbar-size-vertical: 1; }
     DecisionPane #decision-body { height: auto; }
     """
@@ -125,6 +126,9 @@ class DecisionPane(Vertical):
         if request is None:
             self.checks = []
             head.append("No decision pending.", style="bold")
+            waiting = str(getattr(self.app, "waiting", "") or "")
+            if view.started_at is None and waiting:
+                head.append(f"\n{waiting[:1].upper()}{waiting[1:]}")
             if view.exit_state:
                 head.append(f"\nThe session ended: {view.outcome}.")
             elif view.current_step:
@@ -184,6 +188,7 @@ class DecisionPane(Vertical):
         self.query_one("#decision-body", Static).update(body)
         self.query_one("#decision-foot", Static).update(foot)
         self.query_one("#decision-evidence").display = bool(body)
+        self.query_one("#decision-foot").display = bool(foot)  # (docked: an empty one would cover the last row)
         self.plain_text = "\n".join(part.plain for part in (head, body, foot) if part)
         console = self.app.console
         lines = sum(len(part.wrap(console, width)) for part in (head, foot) if part)

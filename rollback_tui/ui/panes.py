@@ -86,7 +86,7 @@ class HeaderBar(Static):
                 second.append("  ✖ OVER WINDOW", style="bold")
             elif percent >= 80:
                 second.append("  ⚠ 80 % OF WINDOW", style="bold")
-        outcome = f"· {self.waiting}" if self.waiting and view.started_at is None else view.outcome
+        outcome = self.waiting if self.waiting and view.started_at is None else view.outcome
         second.append(f" · {outcome}", style="bold")
         third = Text(f" {one_line(self.mode_line)}", no_wrap=True, overflow="ellipsis")
         self.set_class(bool(window) and 80 <= percent < 100, "-warn")
