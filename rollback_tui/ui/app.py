@@ -156,6 +156,8 @@ class CockpitApp(App[int]):
         Binding("minus", "replay_speed(0.5)", "Slower", key_display="-", id="replay.slower"),
         *[Binding(str(n), f"jump_step({n})", f"Step {n}", show=False, id=f"step.jump{n}") for n in range(1, 8)],
         Binding("i", "inspect", "Evidence", show=False, id="decision.inspect"),
+        Binding("shift+down", "scroll_evidence(3)", "Evidence down", show=False, id="decision.evidence_down"),
+        Binding("shift+up", "scroll_evidence(-3)", "Evidence up", show=False, id="decision.evidence_up"),
         *LogPane.KEYS,
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
     ]
@@ -552,6 +554,10 @@ class CockpitApp(App[int]):
         checks = self.main_screen.query_one(DecisionPane).checks
         if checks and not is_prompt(self.screen):
             self.push_screen(DetailScreen("Evidence", [check_detail(c) for c in checks]))
+
+    def action_scroll_evidence(self, lines: int) -> None:
+        if self.screen is self.main_screen:
+            self.main_screen.query_one(DecisionPane).scroll_evidence(lines)
 
     def action_log(self, name: str) -> None:
         getattr(self.main_screen.query_one(LogPane), f"action_{name}")()

@@ -195,6 +195,18 @@ class DecisionPane(Vertical):
         lines += len(body.wrap(console, max(1, width - 1))) if body else 0
         # The pane's height is what it shows (CSS max-height caps it; then the evidence scrolls, the rest stays).
         self.styles.height = lines + self.styles.gutter.height
+        self.call_after_refresh(self._mark_overflow)
+
+    def _mark_overflow(self) -> None:
+        """Say in the border when the evidence is taller than its room, and how to see the rest."""
+        evidence = self.query_one("#decision-evidence", VerticalScroll)
+        more = evidence.display and evidence.max_scroll_y > 0
+        subtitle = "more evidence: shift+↑↓" if more else ""
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+
+    def scroll_evidence(self, lines: int) -> None:
+        self.query_one("#decision-evidence", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     @staticmethod
     def _number(view: SessionView, step_id: str) -> int:

@@ -116,3 +116,21 @@ async def test_header_never_says_waiting_for_events_during_a_replay_load() -> No
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.main_screen.query_one(HeaderBar).waiting == "loading journal…"
+
+
+async def test_evidence_that_does_not_fit_scrolls_by_key_and_says_so() -> None:
+    app = demo_app(until_question("gate", "configuration"), theme="screen-share")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_request(pilot, "gate", "configuration")
+        await pilot.pause()
+        pane = app.main_screen.query_one("#decision")
+        evidence = app.main_screen.query_one("#decision-evidence")
+        assert evidence.max_scroll_y > 0 and "more evidence" in str(pane.border_subtitle)
+        before = screen_text(app)
+        await pilot.press("shift+down", "shift+down")
+        await pilot.pause()
+        after = screen_text(app)
+        assert evidence.scroll_y > 0 and before != after
+        for text in ("g:go", "n:no-go", "a:abort", "Health:"):  # the keys and health stay put
+            assert text in after
+        app._ask[1].cancel()  # type: ignore[index]
