@@ -134,3 +134,14 @@ async def test_evidence_that_does_not_fit_scrolls_by_key_and_says_so() -> None:
         for text in ("g:go", "n:no-go", "a:abort", "Health:"):  # the keys and health stay put
             assert text in after
         app._ask[1].cancel()  # type: ignore[index]
+
+
+async def test_between_the_last_input_and_the_plan_review_the_screen_says_what_runs() -> None:
+    from rollback_tui.ui.drivers import ScriptDriver
+
+    events = until_question("plan_review")[:-1]  # the four inputs answered; the plan review is being prepared
+    app = CockpitApp(ScriptDriver(events, answer=False), clock=lambda: events[-1].ts, operator="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        assert "preparing the plan review" in screen_text(app)
