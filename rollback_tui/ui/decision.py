@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +55,7 @@ def needs_reason(choice: str, requested: list[str]) -> bool:
     return choice in requested or choice in ALWAYS_REASON
 
 
-def key_hint(options: list[str], compact: bool = False, extra: list[tuple[str, str, str]] = ()) -> Text:  # type: ignore[assignment]
+def key_hint(options: list[str], compact: bool = False, extra: Sequence[tuple[str, str, str]] = ()) -> Text:
     """The keys of these choices (and `extra` (key, words, short words) hints) as unbreakable tokens."""
     keys = [(*CHOICES.get(c, ("?", c)), FOOTER_WORDS.get(c, CHOICES.get(c, ("?", c))[1])) for c in options]
     out = Text()
