@@ -112,7 +112,8 @@ class MainScreen(Screen[None]):
             if self.left_width is not None:
                 self.left_width = self.query_one("#left").styles.width = None  # the stylesheet's width
             return
-        words = len(STATE_LABELS["awaiting"][1])  # the longest word a step shows while the operator looks at it
+        # the longest word a step shows while the operator looks at it
+        words = max(len(STATE_LABELS.get(state, ("", ""))[1]) for state in ("awaiting", "announcing", "retrying"))
         longest = max(len(step.title) for step in view.steps) + words + 6  # "›1 ? " and the two spaces
         gutter = 8 if self.app.has_class("-screen-share") else 4  # border and padding
         base = 48 if self.app.has_class("-screen-share") else 42
@@ -579,12 +580,6 @@ class CockpitApp(App[int]):
                     if problem:
                         self.notify(safe(problem), title="approval refused", severity="error", markup=False)
                         return
-                    also = [a["role_title"] for a in self.view.approvals
-                            if a["role"] != role and a["name"].strip().lower() == name.strip().lower()]
-                    if also:  # allowed (else _name_conflict refused it): said, never silent
-                        self.notify(safe(f"{name} also approved as {', '.join(also)}: one person for several roles, "
-                                         "allowed by this plan (approvals.allow_same_person)"),
-                                    title="same person", severity="warning", markup=False)
                     self._resolve(future, choice, "", name)
 
             self.push_screen(TextPrompt(f"Approve as {self._role_title(role)}",

@@ -216,9 +216,13 @@ def fold_library_messages(markdown: str) -> tuple[str, list[str]]:
 
 
 def same_person_note(view: SessionView, approval: dict[str, str]) -> Text:
-    """' ⚠ same person as <role>' when the approver also approved for another role (only a plan allowing it)."""
-    name = approval["name"].strip().lower()
-    others = [a["role_title"] for a in view.approvals if a["role"] != approval["role"] and a["name"].strip().lower() == name]
+    """' ⚠ same person as for <role>' when the approver also approved for another role (a plan allowing it): the
+    engine's `same_person_as`, or (journals from before it was recorded) the same name, case aside."""
+    roles = {a["role"]: a["role_title"] for a in view.approvals}
+    also = approval.get("same_person_as") or ""
+    name = approval["name"].strip().casefold()
+    others = [roles.get(also, also)] if also else [
+        a["role_title"] for a in view.approvals if a["role"] != approval["role"] and a["name"].strip().casefold() == name]
     out = Text()
     if others:
         allowed = "allowed by this plan" if view.allow_same_person else "NOT allowed by this plan"
@@ -245,7 +249,10 @@ class ApprovalsScreen(PhaseScreen):
             if role_id in given:
                 out.append("  ✔ approved ", style=f"bold {colour_of(self, 'done')}")
                 out.append(f"{title} ({gates}) by {given[role_id]['name']}")
-                out.append_text(same_person_note(view, given[role_id]))
+                also = given[role_id].get("same_person_as")
+                if also:  # the plan allows it; the operator still sees that one person holds two roles
+                    out.append(f"  ⚠ same person as the {self._title(view, also)} approver",
+                               style=f"bold {colour_of(self, 'awaiting')}")
                 out.append("\n")
             elif request is not None and request.kind == "approval" and request.subject == role_id:
                 out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting')}")
@@ -254,15 +261,14 @@ class ApprovalsScreen(PhaseScreen):
                 out.append(f"  · pending  {title} ({gates})\n")
         if not view.roles:
             for approval in view.approvals:
-                out.append(f"  ✔ approved {approval['role_title']} by {approval['name']}")
-                out.append_text(same_person_note(view, approval))
-                out.append("\n")
+                out.append(f"  ✔ approved {approval['role_title']} by {approval['name']}\n")
         if request is not None and request.kind == "approval" and not read_only:
             out.append("\nApproving asks for the approver's name.", style="italic")
-            if view.allow_same_person and view.approvals:
-                out.append(" This plan allows one person to approve for several roles "
-                           "(approvals.allow_same_person); the screen marks it when one does.", style="italic")
         return out
+
+    @staticmethod
+    def _title(view: SessionView, role_id: str) -> str:
+        return next((str(r.get("title") or role_id) for r in view.roles if r.get("id") == role_id), role_id)
 
 
 class SummaryScreen(PhaseScreen):
