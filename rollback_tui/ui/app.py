@@ -29,7 +29,7 @@ from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
 from rollback_tui.ui.startup import hold_gc, release_gc
 from rollback_tui.ui.themes import (BUILTIN_NAMES, DEFAULT_THEME, VARIABLE_DEFAULTS, default_theme, load_themes,
                                     user_themes_present)
-from rollback_tui.ui.viewmodel import STATE_LABELS, SessionView
+from rollback_tui.ui.viewmodel import SessionView
 
 #: The phase screens and prompts are imported when first shown (not before the first frame); until then no
 #: screen can be one of them.
@@ -57,6 +57,9 @@ def phase_screen(kind: str) -> Screen[Any]:
                                              "approval": screens.ApprovalsScreen, "summary": screens.SummaryScreen}
     return classes[kind]()
 COMPACT_WIDTH = 120
+#: Room for a step's state word in the step list: "announcing the decision", the longest one a step shows while
+#: it runs or asks (a constant, so the list does not change width when a state word is added or shown).
+STEP_WORD_ROOM = 23
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -112,9 +115,7 @@ class MainScreen(Screen[None]):
             if self.left_width is not None:
                 self.left_width = self.query_one("#left").styles.width = None  # the stylesheet's width
             return
-        # the longest word a step shows while the operator looks at it
-        words = max(len(STATE_LABELS.get(state, ("", ""))[1]) for state in ("awaiting", "announcing", "retrying"))
-        longest = max(len(step.title) for step in view.steps) + words + 6  # "›1 ? " and the two spaces
+        longest = max(len(step.title) for step in view.steps) + STEP_WORD_ROOM + 6  # "›1 ? " and two spaces
         gutter = 8 if self.app.has_class("-screen-share") else 4  # border and padding
         base = 48 if self.app.has_class("-screen-share") else 42
         width = max(base, min(longest + gutter, int(self.size.width * 0.4)))
