@@ -55,17 +55,27 @@ def needs_reason(choice: str, requested: list[str]) -> bool:
     return choice in requested or choice in ALWAYS_REASON
 
 
-def key_hint(options: list[str], compact: bool = False, extra: Sequence[tuple[str, str, str]] = ()) -> Text:
-    """The keys of these choices (and `extra` (key, words, short words) hints) as unbreakable tokens."""
+def key_hint(options: list[str], compact: bool = False, extra: Sequence[tuple[str, str, str]] = (),
+             width: int = 0) -> Text:
+    """The keys of these choices (and `extra` (key, words, short words) hints) as unbreakable tokens; with a
+    `width`, laid out in lines of that width so that no line break ever parts a key from its words."""
     keys = [(*CHOICES.get(c, ("?", c)), FOOTER_WORDS.get(c, CHOICES.get(c, ("?", c))[1])) for c in options]
     out = Text()
+    column = 0
     for key, words, short in [*keys, *extra]:
+        token = Text()
         if compact:  # one unbreakable token per choice, so a narrow pane never parts a key from its words
-            out.append(key, style="bold reverse")
-            out.append(":" + short.replace(" ", "-") + "  ")
+            token.append(key, style="bold reverse")
+            token.append(":" + short.replace(" ", "-") + "  ")
         else:
-            out.append(f"\u00a0{key}\u00a0", style="bold reverse")  # no-break spaces: a key never parts from its words
-            out.append("\u00a0" + words.replace(" ", "\u00a0") + "  ")
+            token.append(f"\u00a0{key}\u00a0", style="bold reverse")  # no-break spaces: a key never parts from its words
+            token.append("\u00a0" + words.replace(" ", "\u00a0") + "  ")
+        if width and column and column + len(token.plain.rstrip()) > width:
+            out.rstrip()
+            out.append("\n")  # (Rich would break at a no-break space too: it wraps at any Unicode space)
+            column = 0
+        out.append_text(token)
+        column += len(token)
     return out
 
 
@@ -179,7 +189,7 @@ class DecisionPane(Vertical):
             foot.append("read-only: this cockpit shows the session, it does not decide  ", style="italic")
             foot.append_text(key_hint([], self.compact, [INSPECT_KEY] if self.checks else []))
         else:
-            foot.append_text(key_hint(request.options, self.compact, [INSPECT_KEY] if self.checks else []))
+            foot.append_text(key_hint(request.options, self.compact, [INSPECT_KEY] if self.checks else [], width))
             reasons = [CHOICES.get(c, ("", c))[1] for c in request.options if needs_reason(c, request.needs_reason)]
             if reasons and not self.compact:
                 foot.append(f"\nA reason is asked for: {', '.join(reasons)}.", style="italic")

@@ -97,7 +97,8 @@ class PhaseScreen(Screen[None]):
         if read_only:
             out.append("read-only: waiting for the operator's answer", style="italic")
             return out
-        out.append_text(key_hint(request.options, extra=self.extra_keys(view)))
+        padding = 8 if self.app.has_class("-screen-share") and not self.has_class("-compact") else 6
+        out.append_text(key_hint(request.options, extra=self.extra_keys(view), width=max(20, self.size.width - padding)))
         reasons = [CHOICES[c][1] for c in request.options if c in CHOICES and needs_reason(c, request.needs_reason)]
         if reasons:
             out.append(f"\nA reason is asked for: {', '.join(reasons)}.", style="italic")
