@@ -1,0 +1,102 @@
+"""Step, action and host states as data, and the one table of allowed step transitions (an illegal move raises)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rollback_tui.errors import RollbackError
+
+
+class StepState(StrEnum):
+    """Where one step of the procedure stands."""
+
+    pending = "pending"
+    """Not started (or, after a reassess, waiting to run again)."""
+    running = "running"
+    awaiting_decision = "awaiting_decision"
+    done = "done"
+    manual = "manual"
+    """Done, with work completed by hand."""
+    failed = "failed"
+    retrying = "retrying"
+    """A retry was decided; the step (or action) has not started again yet."""
+    not_applicable = "not_applicable"
+    """Outside the plan: the plan has no such step."""
+    interrupted = "interrupted"
+    aborted = "aborted"
+
+
+S = StepState
+
+#: Allowed moves. Staying in the same state is not a move and is always allowed.
+TRANSITIONS: dict[StepState, frozenset[StepState]] = {
+    S.pending: frozenset({S.running, S.not_applicable}),
+    # work ends in a question (gate, failed or interrupted action), a failure, or the session stopping; a step
+    # whose last question was answered go, override or approve finishes from running
+    S.running: frozenset({S.awaiting_decision, S.failed, S.interrupted, S.done, S.manual}),
+    # an answer sends the step back to work (go, override, approve, manual completion, verify only), to a failure
+    # (no-go, halt, reject), to a retry, to an abort, or back to pending (reassess). A session stopped while it
+    # waits leaves the step waiting: the same question is asked again after the resume.
+    S.awaiting_decision: frozenset({S.running, S.failed, S.retrying, S.aborted, S.pending}),
+    # a failure is followed by its question, or by an automatic retry of the action
+    S.failed: frozenset({S.awaiting_decision, S.retrying}),
+    S.retrying: frozenset({S.running, S.interrupted}),
+    S.interrupted: frozenset({S.running, S.awaiting_decision}),
+    # a finished step runs again on the next pass through steps 1-7 after a reassess
+    S.done: frozenset({S.running}),
+    S.manual: frozenset({S.running}),
+    S.not_applicable: frozenset(),
+    S.aborted: frozenset(),
+}
+
+TERMINAL: frozenset[StepState] = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
+#: A step that finished its work (the scope it owns is rolled back).
+FINISHED: frozenset[StepState] = frozenset({S.done, S.manual})
+
+
+class IllegalTransition(RollbackError):
+    """A step was asked to move to a state the table does not allow: a bug in the runner, or a corrupt journal."""
+
+
+def transition(current: StepState, new: StepState, where: str = "a step") -> StepState:
+    """The new state, or IllegalTransition when the table does not allow the move."""
+    if new == current or new in TRANSITIONS[current]:
+        return new
+    allowed = ", ".join(sorted(state.value for state in TRANSITIONS[current])) or "nothing (terminal)"
+    raise IllegalTransition(f"{where} cannot go from {current.value} to {new.value}; from {current.value}: {allowed}")
+
+
+class ActionState(StrEnum):
+    """Where one action stands: pending or running, then the status of its last attempt (ActionFinished)."""
+
+    pending = "pending"
+    running = "running"
+    ok = "ok"
+    failed = "failed"
+    timeout = "timeout"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+    manual = "manual"
+    skipped = "skipped"
+    """A manual procedure that was not done (the operator aborted or halted instead)."""
+
+
+class HostState(StrEnum):
+    """Where one host of an action stands."""
+
+    pending = "pending"
+    running = "running"
+    ok = "ok"
+    failed = "failed"
+    unreachable = "unreachable"
+    timeout = "timeout"
+    cancelled = "cancelled"
+
+
+#: How a StepFinished status sets the step's state.
+STEP_FINISHED: dict[str, StepState] = {"done": S.done, "manual": S.manual, "failed": S.failed,
+                                       "aborted": S.aborted, "not_applicable": S.not_applicable,
+                                       "skipped": S.not_applicable}
+#: ActionFinished statuses that fail the step, and those that interrupt it.
+ACTION_FAILS: frozenset[str] = frozenset({"failed", "timeout"})
+ACTION_INTERRUPTS: frozenset[str] = frozenset({"interrupted", "cancelled"})
