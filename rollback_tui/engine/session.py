@@ -30,9 +30,9 @@ from rollback_tui.engine.events import (
 from rollback_tui.engine.journal import Journal, Writer
 from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
-from rollback_tui.engine.states import IllegalTransition, ProcedureState
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.plan.types import STEP_ORDER, STEP_QUESTIONS, STEP_TITLES
+from rollback_tui.procedure.fold import SessionState
 from rollback_tui.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class Session:
         self.sample_every = sample_every
         self.reopen_reason = reopen_reason
         self.events: list[Event] = list(history)
-        self.state = ProcedureState()
+        self.state = SessionState()
         for event in history:
             self._apply(event)
         self.recovered_notes: list[str] = list(journal.recovered.dropped)
@@ -188,10 +188,8 @@ class Session:
     # ------------------------------------------------------------ recording
 
     def _apply(self, event: Event) -> None:
-        try:
-            self.state.apply(event)
-        except IllegalTransition as exc:  # a projection problem must never stop a rollback: log it, go on
-            log.error("event %s: %s", event.seq, exc)
+        """Fold an event into the state; an illegal step move raises IllegalTransition (a bug, never hidden)."""
+        self.state.apply(event)
 
     def record(self, events: Sequence[EventBase]) -> list[Event]:
         """Journal events (one write, one fsync), fold them into the state, then tell the listeners."""

@@ -27,9 +27,10 @@ from rollback_tui.procedure.states import (
 from rollback_tui.procedure.steps import STEP_IDS, title_of
 
 S = StepState
-#: Decisions that retry work, and those that send the step back to work.
+#: Decisions that retry work, and those that send the step back to work. Go, override and approve leave the step
+#: waiting until it finishes (after the validation's approvals, for step 7): nothing finishes without a decision.
 RETRY_CHOICES = frozenset({"retry", "retry_failed", "rerun"})
-BACK_TO_WORK = frozenset({"go", "override", "approve", "manual", "mark_done", "verify_only"})
+BACK_TO_WORK = frozenset({"manual", "mark_done", "verify_only"})
 STOPS_STEP = frozenset({"no_go", "halt", "reject"})
 #: The screens a session shows, as a function of its events.
 SCREENS = ("main", "input", "plan_review", "approval", "summary")

@@ -31,13 +31,13 @@ S = StepState
 #: Allowed moves. Staying in the same state is not a move and is always allowed.
 TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     S.pending: frozenset({S.running, S.not_applicable}),
-    # work ends in a question (gate, failed or interrupted action), a failure, or the session stopping; a step
-    # whose last question was answered go, override or approve finishes from running
-    S.running: frozenset({S.awaiting_decision, S.failed, S.interrupted, S.done, S.manual}),
-    # an answer sends the step back to work (go, override, approve, manual completion, verify only), to a failure
-    # (no-go, halt, reject), to a retry, to an abort, or back to pending (reassess). A session stopped while it
-    # waits leaves the step waiting: the same question is asked again after the resume.
-    S.awaiting_decision: frozenset({S.running, S.failed, S.retrying, S.aborted, S.pending}),
+    # work ends in a question (gate, failed or interrupted action), a failure, or the session stopping: nothing
+    # finishes without a decision
+    S.running: frozenset({S.awaiting_decision, S.failed, S.interrupted}),
+    # an answer finishes the step (go, override, the last approval), sends it back to work (manual completion, verify
+    # only), to a failure (no-go, halt, reject), to a retry, to an abort, or back to pending (reassess). A session
+    # stopped while it waits leaves the step waiting: the same question is asked again after the resume.
+    S.awaiting_decision: frozenset({S.done, S.manual, S.running, S.failed, S.retrying, S.aborted, S.pending}),
     # a failure is followed by its question, or by an automatic retry of the action
     S.failed: frozenset({S.awaiting_decision, S.retrying}),
     S.retrying: frozenset({S.running, S.interrupted}),

@@ -15,8 +15,7 @@ from rollback_tui.engine.decisions import Decision
 from rollback_tui.engine.events import DecisionRequested, Event
 from rollback_tui.engine.journal import read_journal
 from rollback_tui.engine.session import Session, SessionResult
-from rollback_tui.engine.states import fold
-from rollback_tui.procedure.fold import fold as fold_session
+from rollback_tui.procedure.fold import fold
 from rollback_tui.plan.loader import load_plan
 
 PY = sys.executable
@@ -109,7 +108,6 @@ def check_journal(path: Path) -> list[Event]:
     seqs = [event.seq for event in read.events]
     assert seqs == list(range(1, len(seqs) + 1))
     fold(read.events)  # raises IllegalTransition on a move the table refuses
-    fold_session(read.events)  # the one fold: the same, on its own table
     return read.events
 
 

@@ -153,7 +153,7 @@ def test_abort_and_validation_rejection() -> None:
     script.start()
     script.run_step("validate")
     script.ask("gate", "validate", ["go", "no_go", "abort"], "go")
-    assert script.state.step("validate").state is S.running
+    assert script.state.step("validate").state is S.awaiting_decision  # the validation's approvals come next
     script.ask("approval", "validate", ["approve", "reject"], "reject", "not yet")
     assert script.state.step("validate").state is S.failed
     script.ask("no_go", "validate", ["retry", "reassess", "abort", "halt"], "abort", "give up")
@@ -174,6 +174,14 @@ def test_an_illegal_move_raises(bad: Any) -> None:
     script.start()
     with pytest.raises(IllegalTransition, match="cannot go from"):
         script.add(bad)
+
+
+def test_a_step_cannot_finish_without_a_decision() -> None:
+    script = Script()
+    script.start()
+    script.run_step("assess")
+    with pytest.raises(IllegalTransition, match="step assess cannot go from running to done"):
+        script.add(ev.StepFinished(step="assess", status="done"))
 
 
 def test_a_finished_step_cannot_fail_afterwards() -> None:

@@ -170,3 +170,23 @@ async def test_a_halt_blocks_and_the_reopened_session_completes(tmp_path: Path) 
     assert state.endings == ["blocked", "completed"] and state.reopens == 1
     assert state.exit_state == "completed" and state.step("code").state is S.done
     assert state.signals.count("Root cause analysis initiated") == 1  # once per session, across the reopen
+
+
+async def test_an_illegal_transition_is_a_bug_that_stops_the_session(tmp_path: Path) -> None:
+    from rollback_tui.engine.events import SessionStarted, StepFinished
+    from rollback_tui.procedure.states import IllegalTransition
+
+    plan = shell_plan(tmp_path, [{"id": "code", "actions": [{"id": "c", "kind": "shell", "argv": ["echo", "x"]}]}])
+    journal = tmp_path / "j.jsonl"
+    loaded = load_plan(plan)
+    session = Session.start(loaded, decisions=AutoDecisions("olivia"), operator="olivia", journal_path=journal,
+                            no_sign=True)
+    try:
+        session.record([SessionStarted(operator="olivia", plan_path=str(plan), plan_sha256=loaded.sha256,
+                                       plan_name="fold test", host="h", pid=1, tool_version="0")])
+        with pytest.raises(IllegalTransition, match="step code cannot go from pending to done"):
+            session.record([StepFinished(step="code", status="done")])  # finished without running or a decision
+    finally:
+        session.journal.close()
+    with pytest.raises(IllegalTransition, match="step code cannot go from pending to done"):
+        Session.resume(journal, decisions=AutoDecisions("olivia"), operator="olivia", no_sign=True)

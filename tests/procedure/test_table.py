@@ -63,6 +63,7 @@ def test_every_state_is_reachable_from_pending_and_can_end() -> None:
 
 def test_nothing_finishes_from_pending_and_nothing_fails_after_it_finished() -> None:
     assert not FINISHED & TRANSITIONS[S.pending]
+    assert not FINISHED & TRANSITIONS[S.running]  # nothing finishes without a decision
     for finished in FINISHED:
         assert TRANSITIONS[finished] == {S.running}  # only a reassess's next pass runs it again
 
