@@ -94,7 +94,7 @@ class InputsScreen(PhaseScreen):
                 elif item.ok is False:
                     out.append("  ✖ MISSING  ", style=f"bold {colour_of(self, 'failed')}")
                 else:
-                    out.append("  ? confirm  ", style=f"bold {colour_of(self, 'awaiting')}")
+                    out.append("  ? confirm  ", style=f"bold {colour_of(self, 'awaiting_decision')}")
                 out.append(item.id, style="bold")
                 if item.detail:
                     out.append(f": {item.detail}")
@@ -167,7 +167,7 @@ class ApprovalsScreen(PhaseScreen):
                 out.append("  ✔ approved ", style=f"bold {colour_of(self, 'done')}")
                 out.append(f"{title} ({gates}) by {given[role_id]['name']}\n")
             elif request is not None and request.kind == "approval" and request.subject == role_id:
-                out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting')}")
+                out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting_decision')}")
                 out.append(f"{title} ({gates})\n")
             else:
                 out.append(f"  · pending  {title} ({gates})\n")
