@@ -396,14 +396,11 @@ class CockpitApp(App[int]):
         main.query_one(DecisionPane).draw(self.view, now, self.read_only)
 
     def _desired_phase(self) -> str:
-        view = self.view
-        if view.exit_state:
+        """The phase screen of the folded state (procedure/fold.py `screen`): the same after any replay seek."""
+        screen = self.view.screen
+        if screen == "summary":
             return "" if self.summary_dismissed else "summary"
-        if view.pending is not None:
-            return view.pending.kind if view.pending.kind in ("input", "plan_review", "approval") else ""
-        if view.current_step or view.interrupted:
-            return ""
-        return self.phase  # between two questions before execution: stay where we are
+        return "" if screen == "main" else screen
 
     def _route_screens(self) -> None:
         desired = self._desired_phase()
