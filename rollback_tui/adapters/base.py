@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from rollback_tui.errors import ActionTimeout, RollbackError
 from rollback_tui.plan.models import HostGroup, Plan
 from rollback_tui.secrets import Redactor, SecretStore
 
-#: (host, stream, lines) -> None; lines are redacted before this is called.
+#: What a check reads back (CheckResult.readback).
+Readback = Literal["target", "safety", "none"]
+
+#: (host, stream, lines) -> None; the session's record path masks secrets in them (and in every event).
 OutputSink = Callable[[str, str, list[str]], None]
 
 
@@ -58,6 +61,11 @@ class CheckResult:
     observed: str
     ok: bool
     category: str = "state"
+    readback: Readback = "target"
+    """What the check reads: `target`, the state the action was to produce (a pass is evidence that it took effect);
+    `safety`, real state that must hold but does not show the action happened (integrity, row counts, a clean work
+    tree); `none`, nothing (no verify_query, a webhook's status remembered from sending): shown as *unverified*.
+    An action interrupted and resumed with `verify_only` is done only when a `target` check passed."""
 
 
 @dataclass
@@ -93,12 +101,12 @@ class ActionContext:
         return self.secrets.expand(text)
 
     def log(self, line: str, *, host: str = "", stream: str = "info") -> None:
-        """Emit one line of output (redacted here, so no adapter can forget)."""
-        self.output(host, stream, [self.redactor(line)])
+        """Emit one line of output (secrets are masked where every event is recorded, so no adapter can forget)."""
+        self.output(host, stream, [line])
 
     def log_lines(self, lines: list[str], *, host: str = "", stream: str = "stdout") -> None:
         if lines:
-            self.output(host, stream, self.redactor.lines(lines))
+            self.output(host, stream, lines)
 
     def host_group(self, name: str) -> HostGroup:
         return self.plan.host_groups[name]
@@ -120,7 +128,7 @@ class Adapter(Protocol):
         ...
 
     async def verify(self, action: Any, ctx: ActionContext) -> list[CheckResult]:
-        """Read back the real state and compare it with the target."""
+        """Read back the real state and compare it with the target; say with `readback` what each check reads."""
         ...
 
 
@@ -174,9 +182,8 @@ async def run_safely(action: Any, ctx: ActionContext) -> ActionResult:
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the boundary: never let an adapter crash the session
-        result = ActionResult("failed", error=ctx.redactor(_message(exc)))
+        result = ActionResult("failed", error=_message(exc))
     result.duration = time.monotonic() - started
-    result.error = ctx.redactor(result.error)
     return result
 
 
@@ -192,14 +199,12 @@ async def verify_safely(action: Any, ctx: ActionContext) -> list[CheckResult]:
         checks = [CheckResult(f"{action.kind} read-back", "answer", "timed out", False)]
     except Exception as exc:
         checks = [CheckResult(f"{action.kind} read-back", "state readable", _message(exc), False)]
-    for check in checks:
-        check.observed = ctx.redactor(check.observed)
-        check.expected = ctx.redactor(check.expected)
     return checks
 
 
 async def describe_safely(action: Any, ctx: ActionContext) -> Description:
-    """Describe an action; a failure to describe is itself shown (it is a risk)."""
+    """Describe an action; a failure to describe is itself shown (it is a risk). Descriptions are masked here:
+    `rollback-tui plan` prints them without passing through the session's record path."""
     try:
         description = await get_adapter(action.kind).describe(action, ctx)
     except asyncio.CancelledError:

@@ -205,7 +205,7 @@ class AlembicAdapter:
         details: dict[str, Any] = {"database": action.url, "previous_revision": _label(heads), "target": target}
         if _label(heads) == target:
             ctx.log(f"{action.url} is already at {target}: nothing to do")
-            return ActionResult("ok", 0, details=dbutil.redact_details(details, ctx))
+            return ActionResult("ok", 0, details=details)
         await dbutil.before(db, action.safety, ctx, details)
         try:
             await _alembic_child("downgrade", action.config, target, db.sqlalchemy_url, ctx)
@@ -220,14 +220,14 @@ class AlembicAdapter:
                     f"target {target})", stream="stderr")
             return ActionResult("failed", error=f"{exc}; the database was left at revision {left} (started at "
                                 f"{details['previous_revision']}, target {target}){where}",
-                                details=dbutil.redact_details(details, ctx))
+                                details=details)
         problem = await dbutil.after(db, action.safety, ctx, details)
         heads = await dbutil.in_thread(lambda handle: _current_heads(db, handle))
         details["revision"] = _label(heads)
         if not problem and _label(heads) != target:
             problem = f"the database is at {_label(heads)} after the downgrade, not {target}"
         status = "failed" if problem else "ok"
-        return ActionResult(status, 0 if status == "ok" else None, problem, details=dbutil.redact_details(details, ctx))
+        return ActionResult(status, 0 if status == "ok" else None, problem, details=details)
 
     async def verify(self, action: AlembicAction, ctx: ActionContext) -> list[CheckResult]:
         db = dbutil.Database(dbutil.expand_url(action.url, ctx), action.url)
@@ -280,11 +280,11 @@ class SqlAdapter:
             count = await dbutil.in_thread(lambda handle: dbutil.run_script(db, text, action.script, ctx.log, handle))
         except AdapterError as exc:
             where = f"; backup: {details['backup']}" if "backup" in details else ""
-            return ActionResult("failed", error=f"{exc}{where}", details=dbutil.redact_details(details, ctx))
+            return ActionResult("failed", error=f"{exc}{where}", details=details)
         details["statements"] = count
         problem = await dbutil.after(db, action.safety, ctx, details)
         status = "failed" if problem else "ok"
-        return ActionResult(status, 0 if status == "ok" else None, problem, details=dbutil.redact_details(details, ctx))
+        return ActionResult(status, 0 if status == "ok" else None, problem, details=details)
 
     async def verify(self, action: SqlAction, ctx: ActionContext) -> list[CheckResult]:
         db = dbutil.Database(dbutil.expand_url(action.url, ctx), action.url)
@@ -294,9 +294,10 @@ class SqlAdapter:
             checks.append(CheckResult(action.verify_query, repr(action.verify_equals), repr(value),
                                       _matches(value, action.verify_equals), category="data"))
         checks += await dbutil.data_checks(db, action.safety, ctx)
-        if not checks:
+        if not action.verify_query:  # integrity and row counts hold whether or not the script ran: say so
             checks.append(CheckResult(f"{action.script} on {action.url}", "a verify_query in the plan",
-                                      "none: the script's success is the only evidence", True, category="data"))
+                                      "unverified: no verify_query; the script's success is the only evidence", True,
+                                      category="data", readback="none"))
         return checks
 
 

@@ -409,7 +409,8 @@ async def data_checks(db: Database, safety: DbSafety, ctx: ActionContext) -> lis
     checks: list[CheckResult] = []
     if safety.integrity_check and db.dialect == "sqlite":
         result = await in_thread(lambda handle: integrity_check(db, handle))
-        checks.append(CheckResult(f"integrity of {db.label}", "ok", result, result == "ok", category="data"))
+        checks.append(CheckResult(f"integrity of {db.label}", "ok", result, result == "ok", category="data",
+                                  readback="safety"))
     if safety.row_count_tables:
         counts = await in_thread(lambda handle: row_counts(db, safety.row_count_tables, handle))
         try:
@@ -420,19 +421,13 @@ async def data_checks(db: Database, safety: DbSafety, ctx: ActionContext) -> lis
             observed = "missing" if n is None else str(n)
             if old is None or table not in old:
                 checks.append(CheckResult(f"rows in {table}", "present (no count from before in this session)",
-                                          observed, n is not None, category="data"))
+                                          observed, n is not None, category="data", readback="safety"))
             else:
                 checks.append(CheckResult(f"rows in {table}", f"{old[table]} (as before the rollback)", observed,
-                                          n == old[table], category="data"))
+                                          n == old[table], category="data", readback="safety"))
     return checks
 
 
 def redact_details(value: Any, ctx: ActionContext) -> Any:
-    """Details go to the journal and the report: mask secrets in every string, however deep."""
-    if isinstance(value, str):
-        return ctx.redactor(value)
-    if isinstance(value, dict):
-        return {redact_details(key, ctx): redact_details(item, ctx) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_details(item, ctx) for item in value]
-    return value
+    """Details masked early (kept for callers that still do it): the session's record path masks every event."""
+    return ctx.redactor.value(value)

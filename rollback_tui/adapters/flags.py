@@ -1,15 +1,17 @@
-"""Feature-flag adapters: flagd flag-definition files and a generic HTTP flag API (Unleash lives in unleash.py)."""
+"""Feature-flag adapters: flagd flag-definition files (JSON or YAML) and a generic HTTP flag API (Unleash lives in
+unleash.py)."""
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rollback_tui.adapters.base import ActionContext, ActionResult, CheckResult, Description
-from rollback_tui.adapters.config import atomic_write, backup_file, read_bytes, resolve_path, utc_stamp
+from rollback_tui.adapters.config import atomic_write, backup_file, resolve_path, utc_stamp
+from rollback_tui.adapters.flagd_file import dump_flagd, load_flagd, where
+from rollback_tui.adapters.flagd_verify import Verdict, check_flag
 from rollback_tui.adapters.httputil import (
     dotted,
     expand_headers,
@@ -26,21 +28,7 @@ _DESCRIBE_TIMEOUT = 10.0  # describe only reads; a plan review must not hang on 
 
 # ---------------------------------------------------------------- flagd file format
 
-
-def load_flagd(path: Path) -> dict[str, Any]:
-    """Parse a flagd flag-definition file; invalid JSON is reported as path:line:col."""
-    try:
-        text = read_bytes(path, "flagd file").decode("utf-8")
-    except UnicodeDecodeError:
-        raise AdapterError(f"{path}: not UTF-8 text, so not a flagd JSON file") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AdapterError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}",
-                           hint="fix the file (nothing was changed), or restore it from the deployment snapshot") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("flags"), dict):
-        raise AdapterError(f"{path}: no top-level 'flags' object: not a flagd flag-definition file")
-    return doc
+_NO_OFF = object()  # a flag without the off variant: nothing to compare what flagd serves with
 
 
 def _flag(doc: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
@@ -52,17 +40,19 @@ def _flag(doc: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     return flag
 
 
-def fractional_lists(node: Any) -> Iterator[list[Any]]:
-    """Every `fractional` argument list inside a targeting rule (also nested in `if` and other operators)."""
+def fractional_lists(node: Any, trail: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
+    """(position, argument list) of every `fractional` inside a targeting rule (also nested in `if` and others)."""
+    if len(trail) > 64:
+        return
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "fractional" and isinstance(value, list):
-                yield value
+                yield trail + (key,), value
             else:
-                yield from fractional_lists(value)
+                yield from fractional_lists(value, trail + (key,))
     elif isinstance(node, list):
-        for item in node:
-            yield from fractional_lists(item)
+        for index, item in enumerate(node):
+            yield from fractional_lists(item, trail + (index,))
 
 
 def _buckets(args: list[Any]) -> list[list[Any]]:
@@ -70,17 +60,28 @@ def _buckets(args: list[Any]) -> list[list[Any]]:
     return [item for item in args if isinstance(item, list) and item]
 
 
-def _weight(bucket: list[Any]) -> float:
+def _weight(bucket: list[Any]) -> int:
     if len(bucket) < 2:
-        return 1.0  # flagd's shorthand: a bucket without a weight weighs 1
+        return 1  # flagd's shorthand: a bucket without a weight weighs 1
     weight = bucket[1]
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         raise ValueError("computed weight")
-    return float(weight)
+    if weight != int(weight):
+        raise ValueError(f"weight {weight:g}, not an integer")
+    return max(0, int(weight))
+
+
+def weight_problems(args: list[Any]) -> list[tuple[int, Any]]:
+    """(index, weight) of buckets whose weight flagd refuses (not an integer): flagd then ignores the whole rule."""
+    return [(index, item[1]) for index, item in enumerate(args)
+            if isinstance(item, list) and len(item) >= 2 and isinstance(item[1], float) and item[1] != int(item[1])]
 
 
 def fractional_summary(args: list[Any]) -> str:
-    """`on 25 %, off 75 %` for one fractional rule."""
+    """`on 25 %, off 75 %` for one fractional rule (weights are integers, shares of their sum)."""
+    if weight_problems(args):
+        shown = ", ".join(f"{weight:g}" for _, weight in weight_problems(args))
+        return f"ignored by flagd (weight {shown} is not an integer)"
     try:
         buckets = [(bucket[0], _weight(bucket)) for bucket in _buckets(args)]
     except ValueError:
@@ -99,8 +100,7 @@ def zero_fractional(args: list[Any], off: str) -> None:
         if not isinstance(bucket[0], str):
             raise ValueError("a bucket with a computed variant")
         _weight(bucket)
-    total = sum(_weight(bucket) for bucket in buckets)
-    total = int(total) if total == int(total) and total > 0 else (total or 100)
+    total = sum(_weight(bucket) for bucket in buckets) or 100
     has_off = False
     for bucket in buckets:
         if bucket[0] == off:
@@ -120,26 +120,7 @@ def fractional_is_off(args: list[Any], off: str) -> bool:
         return False
 
 
-def other_variant_literals(targeting: Any, variants: dict[str, Any], off: str) -> list[str]:
-    """Variant names other than `off` that a rule can return outside fractional buckets (e.g. an `if`)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key not in ("fractional", "var", "$ref"):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, str) and node in variants and node != off and node not in found:
-            found.append(node)
-
-    walk(targeting)
-    return found
-
-
-def apply_flagd(flag: dict[str, Any], key: str, action: FlagdAction) -> list[str]:
+def apply_flagd(flag: dict[str, Any], key: str, action: FlagdAction, path: Path) -> list[str]:
     """Turn one flag off in place; returns the `before -> after` changes (empty when already off)."""
     off = action.off_variant
     variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
@@ -148,32 +129,63 @@ def apply_flagd(flag: dict[str, Any], key: str, action: FlagdAction) -> list[str
         if flag.get("state") != "DISABLED":
             changes.append(f"state {flag.get('state', '(unset)')} -> DISABLED")
             flag["state"] = "DISABLED"
-    else:
-        if off not in variants:
-            raise AdapterError(f"flag {key!r} has no variant {off!r} (variants: {', '.join(variants) or 'none'})",
-                               hint="set off_variant in the plan to the variant that means off")
-        if flag.get("defaultVariant") != off:
-            changes.append(f"defaultVariant {flag.get('defaultVariant', '(unset)')} -> {off}")
-            flag["defaultVariant"] = off
+        return changes  # flagd ignores variants and targeting of a DISABLED flag
     if off not in variants:
-        return changes  # mode disable without an off variant: the state alone turns it off
-    for args in fractional_lists(flag.get("targeting")):
+        raise AdapterError(f"flag {key!r} has no variant {off!r} (variants: {', '.join(variants) or 'none'})",
+                           hint="set off_variant in the plan to the variant that means off")
+    if action.mode == "static_off" and flag.get("state") != "ENABLED":
+        changes.append(f"state {flag.get('state', '(unset)')} -> ENABLED (DISABLED serves the application's default)")
+        flag["state"] = "ENABLED"
+    if flag.get("defaultVariant") != off:
+        changes.append(f"defaultVariant {flag.get('defaultVariant', '(unset)')} -> {off}")
+        flag["defaultVariant"] = off
+    if action.mode == "static_off":
+        if "targeting" in flag:
+            changes.append("targeting removed" if flag["targeting"] else "empty targeting removed")
+            del flag["targeting"]
+        return changes
+    for trail, args in fractional_lists(flag.get("targeting"), ("flags", key, "targeting")):
         if fractional_is_off(args, off):
             continue
         before = fractional_summary(args)
         try:
             zero_fractional(args, off)
         except ValueError as exc:
-            if action.mode == "disable":
-                continue  # the DISABLED state wins over targeting
-            raise AdapterError(f"flag {key!r}: fractional rule has {exc}; cannot set it to 0 % automatically",
-                               hint="use mode: disable, or edit the rule by hand") from None
+            bad = weight_problems(args)
+            at = where(path, trail + (bad[0][0], 1)) if bad else where(path, trail)
+            raise AdapterError(f"{at}: flag {key!r}: fractional rule has {exc}; cannot set it to 0 % automatically",
+                               hint="use mode: static_off, or edit the rule by hand") from None
         changes.append(f"fractional {before} -> {fractional_summary(args)}")
     return changes
 
 
+def off_value_of(flag: dict[str, Any], action: FlagdAction) -> Any:
+    """The value that means off: the off variant's, or `false` for a boolean flag without one."""
+    variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
+    if action.off_variant in variants:
+        return variants[action.off_variant]
+    if variants and all(isinstance(value, bool) for value in variants.values()):
+        return False
+    return _NO_OFF
+
+
+def evaluate_off(doc: dict[str, Any], key: str, flag: dict[str, Any], action: FlagdAction) -> Verdict:
+    """flagd's answers for the flag over a spread of contexts, judged against the off value."""
+    off_value = off_value_of(flag, action)
+    if off_value is _NO_OFF:
+        return Verdict("unverified", f"no variant {action.off_variant!r} to compare what flagd serves with")
+    return check_flag(doc, key, flag, off_value, action.app_default, action.app_default is not None)
+
+
+def _default_note(action: FlagdAction) -> str:
+    if action.app_default is None:
+        return ("flagd then returns the application's own default value, which the plan does not declare "
+                "(add app_default), so verify cannot pass")
+    return f"flagd then returns the application's default ({show_json(action.app_default)}, declared by the plan)"
+
+
 class FlagdAdapter:
-    """Disables flags in a flagd JSON file: backup, atomic rewrite (indent 2, mode kept), read-back."""
+    """Turns flags off in a flagd file (JSON or YAML): backup, atomic rewrite, read-back evaluated as flagd does."""
 
     kind: ClassVar[str] = "flagd"
     capabilities: ClassVar[frozenset[str]] = frozenset({"reversible"})
@@ -184,22 +196,25 @@ class FlagdAdapter:
         details: list[str] = []
         risks: list[str] = []
         for key in action.flags:
-            flag = copy.deepcopy(_flag(doc, key, path))
-            variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
-            targeting = flag.get("targeting")
+            original = _flag(doc, key, path)
+            for trail, args in fractional_lists(original.get("targeting"), ("flags", key, "targeting")):
+                for index, weight in weight_problems(args):
+                    risks.append(f"{where(path, trail + (index, 1))}: flag {key}: fractional weight {weight:g} is "
+                                 "not an integer: flagd ignores the whole rule and serves the default variant")
+            flag = copy.deepcopy(original)
             try:
-                changes = apply_flagd(flag, key, action)
+                changes = apply_flagd(flag, key, action, path)
             except AdapterError as exc:
                 risks.append(str(exc).splitlines()[0])
                 continue
             details.append(f"flag {key}: {'; '.join(changes) if changes else 'already off, no change'}")
-            if action.mode == "default_off":
-                others = other_variant_literals(targeting, variants, action.off_variant)
-                if others:
-                    risks.append(f"flag {key}: a targeting rule can still return {', '.join(others)}; "
-                                 "default_off does not change it (use mode: disable)")
-            if "$ref" in json.dumps(targeting or {}):
-                risks.append(f"flag {key}: targeting uses a shared $evaluators rule, which is not changed")
+            if action.mode == "disable":
+                details.append(f"  state DISABLED: {_default_note(action)}")
+            verdict = evaluate_off({**doc, "flags": {**doc["flags"], key: flag}}, key, flag, action)
+            if verdict.status != "off":
+                risks.append(f"flag {key}: after the change flagd still serves "
+                             f"{'a non-off value' if verdict.status == 'on' else 'an unverified value'}: "
+                             f"{verdict.detail}")
         summary = f"{path}: turn off {len(action.flags)} flag(s) ({action.mode}); backup kept"
         return Description(summary, details, risks)
 
@@ -208,7 +223,7 @@ class FlagdAdapter:
         doc = load_flagd(path)
         changed: dict[str, list[str]] = {}
         for key in action.flags:
-            changes = apply_flagd(_flag(doc, key, path), key, action)
+            changes = apply_flagd(_flag(doc, key, path), key, action, path)
             if changes:
                 changed[key] = changes
             for change in changes or ["already off, no change"]:
@@ -217,7 +232,7 @@ class FlagdAdapter:
             return ActionResult("ok", details={"file": str(path), "changed": {}, "backup": None})
         backup = backup_file(path, ctx.workdir / "backups", utc_stamp())
         ctx.log(f"{path}: backed up to {backup}")
-        atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), like=path)
+        atomic_write(path, dump_flagd(path, doc), like=path)
         ctx.log(f"{path}: written ({len(changed)} flag(s) changed)")
         return ActionResult("ok", details={"file": str(path), "changed": changed, "backup": str(backup)})
 
@@ -237,13 +252,14 @@ class FlagdAdapter:
             else:
                 default = flag.get("defaultVariant", "(unset)")
                 checks.append(CheckResult(f"flagd {key} defaultVariant", off, str(default), default == off))
-                variants = flag.get("variants") if isinstance(flag.get("variants"), dict) else {}
-                others = other_variant_literals(flag.get("targeting"), variants, off)
-                checks.append(CheckResult(f"flagd {key} targeting", f"no rule returns a variant other than {off}",
-                                          f"can return {', '.join(others)}" if others else "none", not others))
-            for args in fractional_lists(flag.get("targeting")):
-                checks.append(CheckResult(f"flagd {key} fractional", f"{off} 100 %", fractional_summary(args),
-                                          fractional_is_off(args, off) or flag.get("state") == "DISABLED"))
+            if action.mode == "default_off":
+                for _, args in fractional_lists(flag.get("targeting")):
+                    checks.append(CheckResult(f"flagd {key} fractional", f"{off} 100 %", fractional_summary(args),
+                                              fractional_is_off(args, off)))
+            verdict = evaluate_off(doc, key, flag, action)
+            observed = verdict.detail if verdict.status != "unverified" else f"unverified: {verdict.detail}"
+            checks.append(CheckResult(f"flagd {key} evaluation", "off for every context (evaluated as flagd does)",
+                                      observed, verdict.status == "off"))
         return checks
 
 

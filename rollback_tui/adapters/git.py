@@ -56,7 +56,7 @@ def kube_stderr(stream: str, lines: list[str]) -> list[tuple[str, list[str]]]:
 
 async def run_tool(argv: Sequence[str], ctx: ActionContext, *, cwd: str | None = None,
                    env: Mapping[str, str] | None = None, classify: Classifier | None = None) -> ProcResult:
-    """Run a mutating command, streaming its (redacted) lines to the operator; killed with its group on cancel.
+    """Run a mutating command, streaming its lines to the operator; killed with its group on cancel.
     `classify` says which stderr lines are the tool's progress (shown as information) rather than errors."""
     require_program(argv[0])
     _check_cwd(cwd)
@@ -191,10 +191,6 @@ class _Repo:
         return result.stdout_tail[0].split()[0] if result.stdout_tail and result.stdout_tail[0] else ""
 
 
-def _redact_details(details: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
-    return {key: ctx.redactor(value) if isinstance(value, str) else value for key, value in details.items()}
-
-
 class GitAdapter:
     """`checkout` detaches HEAD at the target (a deploy checkout must not follow a branch mid-incident);
     `revert` commits `git revert --no-edit [-m MAINLINE] REF`. Nothing is ever fetched."""
@@ -274,9 +270,9 @@ class GitAdapter:
                                      "checkout", "--detach", target], ctx, env=_GIT_ENV, classify=git_stderr)
             if result.returncode != 0:
                 return ActionResult("failed", result.returncode, f"git checkout failed: {tail_text(result)}",
-                                    details=_redact_details(details, ctx))
+                                    details=details)
             details["head"] = await repo.head()
-            return ActionResult("ok", 0, details=_redact_details(details, ctx))
+            return ActionResult("ok", 0, details=details)
         return await self._revert(action, ctx, repo, target, details)
 
     async def _revert(self, action: GitAction, ctx: ActionContext, repo: _Repo, target: str,
@@ -291,9 +287,9 @@ class GitAdapter:
             reason = f"conflicts in {', '.join(c for c in conflicts if c)}" if any(conflicts) else tail_text(result)
             return ActionResult("failed", result.returncode, f"git revert of {action.ref} failed ({reason}); "
                                 "the revert was aborted and the checkout is unchanged",
-                                details=_redact_details(details, ctx))
+                                details=details)
         details["revert_commit"] = await repo.head()
-        return ActionResult("ok", 0, details=_redact_details(details, ctx))
+        return ActionResult("ok", 0, details=details)
 
     async def verify(self, action: GitAction, ctx: ActionContext) -> list[CheckResult]:
         repo = _Repo(action.repo)
@@ -308,7 +304,7 @@ class GitAdapter:
             checks += await self._verify_revert(action, repo, target, head)
         dirty = await repo.dirty()
         checks.append(CheckResult(f"work tree of {action.repo}", "clean",
-                                  "clean" if not dirty else "; ".join(dirty[:5]), not dirty))
+                                  "clean" if not dirty else "; ".join(dirty[:5]), not dirty, readback="safety"))
         if action.version_url:
             expected = action.expect_version or action.ref
             url = ctx.expand(action.version_url)

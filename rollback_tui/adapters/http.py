@@ -64,7 +64,7 @@ class HttpAdapter:
                 answer = await send(ctx, client, method, ctx.expand(url), headers=expand_headers(ctx, action.headers),
                                     json_body=expand_json(ctx, body), timeout=timeout)
         except AdapterError as exc:
-            self._sent[key] = (ctx.redactor(f"{method} {url}"), str(exc).rsplit(": ", 1)[-1])
+            self._sent[key] = (f"{method} {url}", str(exc).rsplit(": ", 1)[-1])
             raise
         self._sent[key] = (answer.label, answer.status)
         if answer.status not in action.expect_status:
@@ -76,11 +76,12 @@ class HttpAdapter:
         recorded = self._sent.get(self._key(action, ctx))
         if recorded is None:
             return [CheckResult(f"webhook {action.id}", expected,
-                                "no request sent in this session (a webhook cannot be read back)", False)]
+                                "no request sent in this session (a webhook cannot be read back)", False,
+                                readback="none")]
         label, status = recorded
         if isinstance(status, str):
             return [CheckResult(f"webhook {label}", expected,
-                                f"not delivered: {status} (a webhook cannot be read back)", False)]
+                                f"not delivered: {status} (a webhook cannot be read back)", False, readback="none")]
         return [CheckResult(f"webhook {label}", expected,
                             f"{status} recorded when sent (a webhook cannot be read back)",
-                            status in action.expect_status)]
+                            status in action.expect_status, readback="none")]

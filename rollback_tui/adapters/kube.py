@@ -108,8 +108,9 @@ class KubectlAdapter:
     async def verify(self, action: KubectlAction, ctx: ActionContext) -> list[CheckResult]:
         checks: list[CheckResult] = []
         status = await read_tool(kubectl_base(action) + ["rollout", "status", action.resource, "--watch=false"])
-        checks.append(CheckResult(f"rollout of {action.resource}", "complete",
-                                  tail_text(status, 2) or f"exit {status.returncode}", status.returncode == 0))
+        checks.append(CheckResult(f"rollout of {action.resource}", "complete",  # complete, undone or not
+                                  tail_text(status, 2) or f"exit {status.returncode}", status.returncode == 0,
+                                  readback="safety"))
         got = await read_tool(kubectl_images_argv(action))
         if got.returncode != 0:
             checks.append(CheckResult(f"images of {action.resource}", action.image or "readable",
@@ -127,7 +128,7 @@ class KubectlAdapter:
             checks.append(CheckResult(f"images of {action.resource}", expected, observed, ok, category="state"))
         else:
             checks.append(CheckResult(f"images of {action.resource}", "(recorded)", observed, bool(images),
-                                      category="state"))
+                                      category="state", readback="none"))  # no target image to compare with
         return checks
 
 

@@ -74,7 +74,7 @@ class ShellAdapter:
             return ActionResult("ok", exit_code=code)
         last = next((line for line in reversed(result.stderr_tail) if line.strip()), "")
         error = f"{_status_text(code)} (expected {action.expect_exit})" + (f": {last}" if last else "")
-        return ActionResult("failed", exit_code=code, error=ctx.redactor(error))
+        return ActionResult("failed", exit_code=code, error=error)
 
     async def verify(self, action: ShellAction, ctx: ActionContext) -> list[CheckResult]:
         if not action.verify_argv:
@@ -89,4 +89,4 @@ class ShellAdapter:
             return [CheckResult(f"`{shown}`", "exit 0", f"cannot run: {exc.strerror}", False)]
         output = next((line for line in reversed(result.stdout_tail + result.stderr_tail) if line.strip()), "")
         observed = f"exit {result.returncode}" + (f": {output}" if output else "")
-        return [CheckResult(f"`{shown}`", "exit 0", ctx.redactor(observed), result.returncode == 0)]
+        return [CheckResult(f"`{shown}`", "exit 0", observed, result.returncode == 0)]

@@ -16,6 +16,7 @@ from rollback_tui.adapters.base import (
     HostOutcome,
     OutputSink,
 )
+from rollback_tui.adapters.proc import EXIT_GRACE, LineSplitter
 from rollback_tui.errors import AdapterError
 from rollback_tui.plan.actions import SshAction
 from rollback_tui.plan.models import HostGroup
@@ -194,14 +195,30 @@ async def _close(conn: Any) -> None:
 
 
 async def _pump(reader: Any, emit: Any) -> None:
-    pending = ""
+    """Bytes in chunks, lines out; a line longer than LINE_LIMIT goes on in Continued pieces (linear, bounded)."""
+    splitter = LineSplitter()
     while chunk := await reader.read(_CHUNK):
-        pending += chunk
-        *complete, pending = pending.split("\n")
-        if complete:
-            emit([line.rstrip("\r") for line in complete])
-    if pending:
-        emit([pending.rstrip("\r")])
+        if lines := splitter.feed(chunk):
+            emit(lines)
+    if lines := splitter.close():
+        emit(lines)
+
+
+async def _drain(process: Any, pumps: asyncio.Future[Any], note: Any) -> bool:
+    """Read until the channel's output ends; once the remote command has exited, for at most EXIT_GRACE more
+    seconds (a background process on the host holding its output), then stop reading and close the channel
+    (returns True then)."""
+    while not (await asyncio.wait({pumps}, timeout=0.05))[0]:
+        if process.exit_status is not None or process.exit_signal is not None:
+            if not (await asyncio.wait({pumps}, timeout=EXIT_GRACE))[0]:
+                pumps.cancel()
+                note(f"the command exited but its output was still open {EXIT_GRACE:g}s later (a background "
+                     "process on the host holds it): channel closed, that process may still run there")
+                process.close()
+                await asyncio.wait({pumps})  # settles as cancelled, without raising here
+                return True
+            break
+    return False
 
 
 async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via: str, sink: OutputSink | None,
@@ -212,7 +229,6 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
     loop = asyncio.get_running_loop()
     host, port = split_host(spec, session.group.port)
     label = f"{host}:{port}"
-    redact = secrets.redactor
     async with gate:
         started = time.monotonic()
         if deadline is not None and loop.time() >= deadline:
@@ -225,7 +241,7 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
         phase = "connecting"
 
         def emit(stream: str) -> Any:
-            return lambda lines: sink(spec, stream, redact.lines(lines)) if sink else None
+            return lambda lines: sink(spec, stream, lines) if sink else None
 
         try:
             async with scope:
@@ -235,11 +251,15 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
                     if scope.expired():
                         raise
                     return HostOutcome(spec, "unreachable", duration=time.monotonic() - started,
-                                       error=redact(session.connect_error(exc, host, port, session.group.user, via)))
+                                       error=session.connect_error(exc, host, port, session.group.user, via))
                 phase = "running"
-                process = await conn.create_process(command, stdin=asyncssh.DEVNULL, encoding="utf-8",
-                                                    errors="replace")
-                await asyncio.gather(_pump(process.stdout, emit("stdout")), _pump(process.stderr, emit("stderr")))
+                process = await conn.create_process(command, stdin=asyncssh.DEVNULL, encoding=None)
+                pumps = asyncio.gather(_pump(process.stdout, emit("stdout")), _pump(process.stderr, emit("stderr")))
+                try:
+                    if not await _drain(process, pumps, lambda line: emit("info")([f"host {label}: {line}"])):
+                        await pumps
+                finally:
+                    pumps.cancel()
                 completed = await process.wait()
         except TimeoutError:
             return HostOutcome(spec, "timeout", duration=time.monotonic() - started,
@@ -247,13 +267,13 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
                                      "its channel was closed")
         except asyncssh.Error as exc:
             return HostOutcome(spec, "failed", duration=time.monotonic() - started,
-                               error=redact(f"host {label}: connection lost while {phase}: {exc.reason or exc}"))
+                               error=f"host {label}: connection lost while {phase}: {exc.reason or exc}")
         except OSError as exc:
             return HostOutcome(spec, "failed", duration=time.monotonic() - started,
-                               error=redact(f"host {label}: failed while {phase}: {exc.strerror or exc}"))
+                               error=f"host {label}: failed while {phase}: {exc.strerror or exc}")
         except Exception as exc:  # noqa: BLE001 - one host's surprise must not cancel the others
             return HostOutcome(spec, "failed", duration=time.monotonic() - started,
-                               error=redact(f"host {label}: failed while {phase}: {type(exc).__name__}: {exc}"))
+                               error=f"host {label}: failed while {phase}: {type(exc).__name__}: {exc}")
         finally:
             await _close(conn)
         duration = time.monotonic() - started
@@ -274,7 +294,7 @@ async def run_on_group(group: HostGroup, command: str, *, secrets: SecretStore, 
     """Run `command` on the group's hosts, at most `concurrency` at once; one outcome per host, in group order.
 
     `command` is used as given (expand secrets before calling). `sink(host, stream, lines)` gets
-    redacted lines. `timeout` limits each host (connect and command); `deadline` (loop time) ends
+    the lines (the session's record path masks secrets). `timeout` limits each host (connect and command); `deadline` (loop time) ends
     the whole fan-out: hosts still queued then are reported as timed out instead of being lost.
     Cancelling the caller closes every channel and connection.
     """
@@ -293,7 +313,7 @@ async def run_on_group(group: HostGroup, command: str, *, secrets: SecretStore, 
             try:
                 tunnel = await session.connect(jump_host, jump_port, username=user)
             except Exception as exc:  # noqa: BLE001 - every host gets the reason, nothing crashes
-                reason = secrets.redactor(session.connect_error(exc, jump_host, jump_port, user))
+                reason = session.connect_error(exc, jump_host, jump_port, user)
                 return [HostOutcome(host, "unreachable", error=f"jump host {via}: {reason}") for host in hosts]
             session.stack.push_async_callback(_close, tunnel)
         gate = asyncio.Semaphore(concurrency or group.concurrency)

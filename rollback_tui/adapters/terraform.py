@@ -117,7 +117,7 @@ class TerraformAdapter:
         result = await run_tool(apply_argv(action), ctx, env=_ENV, classify=StderrClassifier())
         _, summary = _changes(result.stdout_tail)
         if summary:
-            details["summary"] = ctx.redactor(summary[-1])
+            details["summary"] = summary[-1]
         if result.returncode != 0:
             hint = ""
             if any("Saved plan is stale" in line for line in result.stderr_tail + result.stdout_tail):

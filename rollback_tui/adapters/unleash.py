@@ -155,7 +155,7 @@ class UnleashAdapter:
                     errors.append(f"flag {flag}: {exc}")
                     ctx.log(f"flag {flag}: FAILED: {str(exc).splitlines()[0]}", stream="stderr")
         if errors:
-            return ActionResult("failed", error=ctx.redactor("\n".join(errors)), details={"flags": done})
+            return ActionResult("failed", error="\n".join(errors), details={"flags": done})
         return ActionResult("ok", details={"flags": done})
 
     async def verify(self, action: UnleashAction, ctx: ActionContext) -> list[CheckResult]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback_tui.demo.layout import PREFERRED_PORTS, SERVICE, Layout
+from rollback_tui.safeio import atomic_write
 
 _READY_TIMEOUT = 30.0
 
@@ -236,9 +237,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 def _write_ready(layout: Layout, data: dict[str, Any]) -> None:
-    tmp = layout.ready.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, layout.ready)  # atomic: a reader never sees half a file
+    atomic_write(layout.ready, (json.dumps(data, indent=2) + "\n").encode(), mode=0o644)  # a reader never sees half
 
 
 async def serve(args: argparse.Namespace) -> int:

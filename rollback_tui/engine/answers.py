@@ -23,7 +23,8 @@ manual:                       # notes for manual procedures (step/action -> note
 ```
 
 Every answer is a choice, or `{choice, reason}`; a list gives one answer per occurrence of the question (the last
-entry repeats). A choice that needs a reason (override, abort, manual, mark_done, reject, remediate, reassess) must
+entry repeats), so a `retry` that repeats for ever ends the session blocked when the step's budget of attempts is
+spent (the plan's `budget: {attempts: N}`, default 5). A choice that needs a reason (override, abort, manual, mark_done, reject, remediate, reassess) must
 have one. Errors name `file:line:col`.
 """
 
@@ -36,6 +37,7 @@ from typing import Any
 from rollback_tui.engine.decisions import NEEDS_REASON
 from rollback_tui.errors import PlanError
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
+from rollback_tui.safeio import FileRefused, read_regular
 
 _GATE = {"go", "override", "no_go", "abort", "retry", "reassess", "halt"}
 _THEN = {"retry", "reassess", "abort", "halt"}
@@ -243,9 +245,11 @@ def parse_answers(text: str, path: Path) -> Answers:
 def load_answers(path: Path) -> Answers:
     """Read and parse an answers file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular(Path(path), what="answers file").decode("utf-8")  # no FIFO or device, at most 10 MB
     except FileNotFoundError:
         raise PlanError([f"{path}: no such answers file"], hint="give --answers FILE or --answers auto") from None
+    except FileRefused as exc:
+        raise PlanError([str(exc)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError([f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]) from None
     return parse_answers(text, Path(path))

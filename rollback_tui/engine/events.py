@@ -155,6 +155,16 @@ class ActionStarted(EventBase):
     description: str = ""
     hosts: list[str] = Field(default_factory=list)
     """For a retry of failed hosts only: those hosts; else every host of the group (or empty)."""
+    after_decision: bool = False
+    """A notice that runs after the step's go (the step is `announcing`, not running again)."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_after_decision(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written only when true, so other actions keep the bytes they had before it existed."""
+        data = handler(self)
+        if not data.get("after_decision"):
+            data.pop("after_decision", None)
+        return data
 
 
 class ActionOutput(EventBase):
@@ -201,6 +211,16 @@ class Verification(EventBase):
     expected: str = ""
     observed: str = ""
     ok: bool
+    readback: Literal["target", "safety", "none"] = "target"
+    """What the check read (adapters/base.py CheckResult.readback); `none` is shown as unverified."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_readback(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`readback` is written only when not `target`, so other checks keep the bytes they had before it existed."""
+        data = handler(self)
+        if data.get("readback") == "target":
+            del data["readback"]
+        return data
 
 
 # ---------------------------------------------------------------- health and time

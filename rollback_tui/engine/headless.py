@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rollback_tui.engine.decisions import AnswersDecisions, AutoDecisions, DecisionSource
 from rollback_tui.engine.events import Event
 from rollback_tui.errors import PlanError, RollbackError
+from rollback_tui.termsafe import one_line
 
 if TYPE_CHECKING:
     from rollback_tui.cli import SessionOptions
@@ -102,9 +103,10 @@ def _text(event: Any) -> list[str]:
 
 
 def format_event(event: Event) -> list[str]:
-    """Readable lines for one event, each starting with the event's UTC time."""
+    """Readable lines for one event, each starting with the event's UTC time; each one terminal-safe line (a
+    host's CR or LF cannot forge or overwrite a line; termsafe.py)."""
     stamp = event.ts.strftime("%H:%M:%S")
-    return [f"{stamp} {line}" for line in _text(event)]
+    return [f"{stamp} {one_line(line)}" for line in _text(event)]
 
 
 def printer(stream: TextIO | None = None) -> Callable[[Event], None]:

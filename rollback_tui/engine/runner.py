@@ -28,6 +28,14 @@ written again), and every external call takes its recorded result. When the hist
 new events continue at the journal's last seq + 1. An action started and never finished comes back as
 `interrupted` and the operator chooses rerun, verify only or mark done. Batches of results (input checks, the
 read-backs of a step) are journaled with one write, so a crash keeps all of a batch or none of it.
+
+Every loop has a budget (plan `budget: {attempts: N}`, default 5): a retry after a no-go, a reassess, a retry of a
+failed action (automatic retries included) or a re-run after an interruption that would run a step, or one of its
+actions, more than N times ends the session blocked, naming the step and the setting. The check comes right after
+the answer that asked for the loop, so a reopen asks that question again, and a reopen gives every step a fresh
+budget (the counts restart at the reopen; before it they come from the replayed journal, so a resume after a crash
+goes on counting). An interrupted action resumed with verify only is done only when a `target` read-back passed
+(adapters/base.py CheckResult.readback); with none it comes back unverified, as a failed action.
 """
 
 from __future__ import annotations
@@ -114,6 +122,27 @@ async def _default_step_check(check: Any, plan: Plan, secrets: SecretStore, moni
     return await run_step_check(check, plan=plan, secrets=secrets, monitor=monitor)
 
 
+#: The plan setting that would give an action kind a read-back (for the message of an unverified action).
+_READBACK_SETTING = {"sql": "verify_query and verify_equals", "shell": "verify_argv", "ssh": "verify_command",
+                     "kubectl": "target image"}
+
+
+def _after_interruption(action: Any, items: list[CheckResult]) -> list[CheckResult]:
+    """The read-back of an action whose run never finished: a check that reads nothing back (`none`) is no
+    evidence now (nothing showed the run succeeded), so it fails; without a `target` read-back one explicit
+    *unverified* check says so."""
+    out = [CheckResult(item.check, item.expected,
+                       item.observed if item.observed.startswith("unverified") else f"unverified: {item.observed}",
+                       False, item.category, "none") if item.readback == "none" else item for item in items]
+    if not any(item.readback == "target" for item in out):
+        setting = _READBACK_SETTING.get(action.kind)
+        how = f"the plan gives it no {setting}" if setting else f"a {action.kind} action cannot be read back"
+        out.append(CheckResult(f"read-back of {action.id} after the interruption", "the target state read back",
+                               f"unverified: {how}; only a finished run would have shown it took effect", False,
+                               "state", "none"))
+    return out
+
+
 class Runner:
     """Runs one plan as the seed's procedure. The only owner of procedure state; talks only through events."""
 
@@ -144,6 +173,10 @@ class Runner:
         self._asked: Counter[tuple[str, str, str, str]] = Counter()
         self._step_attempts: Counter[str] = Counter()
         self._action_attempts: Counter[tuple[str, str]] = Counter()
+        self._spent: Counter[str] = Counter()
+        """Runs of each step since the session started or was last reopened (its budget counts these)."""
+        self._action_spent: Counter[tuple[str, str]] = Counter()
+        """Runs of each action since the session started or was last reopened."""
         self._results: dict[str, str] = {}
         self._approvers: dict[str, str] = {}
         self._reached_validation = False
@@ -231,7 +264,9 @@ class Runner:
                 health = {}
         return Evidence(
             verifications=[{"check": c.check, "expected": c.expected, "observed": c.observed, "ok": c.ok,
-                            "action": c.action, "category": c.category} for c in checks],
+                            "action": c.action, "category": c.category}
+                           | ({"readback": c.readback} if getattr(c, "readback", "target") != "target" else {})
+                           for c in checks],
             health=health, window_used=round(self.clock.elapsed(), 3), window=self.clock.window,
             failed_hosts=list(failed_hosts), detail=detail)
 
@@ -268,6 +303,8 @@ class Runner:
                 raise _Reopened
             if reopen is not None:  # this answer blocked the session; it was reopened: ask again, afresh
                 refusal, refusals = "", 0
+                self._spent.clear()  # the reopen gives every step a fresh budget (Budget in plan/models.py)
+                self._action_spent.clear()
                 note = (f"The session was reopened by {reopen.reopened_by} ({reopen.reason}) after it ended "
                         f"{reopen.previous_exit_state} on the answer {made.choice!r}: this question is asked again.")
                 continue
@@ -441,16 +478,49 @@ class Runner:
             if rejected is not None:
                 raise _Stop("blocked", f"{rejected.subject} did not approve the validation: {rejected.reason}")
 
+    def _over_budget(self, step: Step, used: int, what: str, action: str = "") -> str:
+        """'' while `used` runs leave room for one more under the step's budget, else the blocked message."""
+        budget, setting = self.plan.budget_of(step)
+        if used < budget:
+            return ""
+        where = f"step {step.id.value}" + (f", action {action}" if action else "")
+        return (f"{where}: {used} of {budget} attempts used ({setting}); {what} would go past the budget. "
+                "Fix the cause, then `rollback-tui resume` this session's journal (a reopen gives every step a fresh "
+                "budget), or raise the budget in the plan")
+
+    def _check_budget(self, step: Step, what: str, asked_at: str = "") -> None:
+        """Stop as blocked when running this step (and so each of its actions) once more would go past its budget."""
+        message = self._over_budget(step, self._spent[step.id.value], what)
+        for action in step.actions:
+            if not message and not action.manual:
+                message = self._over_budget(step, self._action_spent[(step.id.value, action.id)], what, action.id)
+        if message:
+            self._budget_stop(asked_at or step.id.value, message)
+
+    def _check_action_budget(self, step: Step, action: Any, what: str) -> None:
+        message = self._over_budget(step, self._action_spent[(step.id.value, action.id)], what, action.id)
+        if message:
+            self._budget_stop(step.id.value, message)
+
+    def _budget_stop(self, step_id: str, message: str) -> None:
+        """The step whose answer asked for one loop too many stops failed; the session ends blocked."""
+        self._emit(StepFinished(step=step_id, status="failed"))
+        self._results[step_id] = "failed"
+        raise _Stop("blocked", message)
+
     async def _run_step(self, step: Step) -> str:
         """One attempt at a step: its actions, its read-backs, its go/no-go. Returns next, retry or reassess."""
         step_id = step.id.value
+        self._check_budget(step, "another run of the step")  # the retry and reassess answers checked it already
+        self._spent[step_id] += 1
         self._step_attempts[step_id] += 1
         self._emit(StepStarted(step=step_id, attempt=self._step_attempts[step_id]))
         if step.id == StepId.validate:
             self._reached_validation = True
         manual = False
         for action in step.actions:
-            manual = await self._action(step, action) == "manual" or manual
+            if not action.after_decision:  # a notice of the decision waits for it (_gate)
+                manual = await self._action(step, action) == "manual" or manual
         checks = await self._verify(step)
         return await self._gate(step, checks, manual)
 
@@ -463,8 +533,10 @@ class Runner:
         raise _Stop("abort" if aborting else "blocked", why)
 
     async def _verify(self, step: Step, only: Any = None) -> list[Any]:
+        """The read-backs of a step (its actions' and its checks), or of one interrupted action (`only`): then only
+        a `target` read-back is evidence, and an action with none gets an explicit failed *unverified* check."""
         step_id = step.id.value
-        actions = [only] if only is not None else list(step.actions)
+        actions = [only] if only is not None else [action for action in step.actions if not action.after_decision]
         checks = [] if only is not None else list(step.verify)
 
         async def compute() -> list[EventBase]:
@@ -474,9 +546,13 @@ class Runner:
             events: list[EventBase] = []
             for index, result in enumerate(results):
                 owner = actions[index].id if index < len(actions) else ""
-                for item in result if isinstance(result, list) else [result]:
+                items = result if isinstance(result, list) else [result]
+                if only is not None:
+                    items = _after_interruption(only, items)
+                for item in items:
                     events.append(Verification(step=step_id, action=owner, check=item.check, category=item.category,
-                                               expected=item.expected, observed=item.observed, ok=item.ok))
+                                               expected=item.expected, observed=item.observed, ok=item.ok,
+                                               readback=getattr(item, "readback", "target")))
             return events
 
         owner_ids = {action.id for action in actions} | ({""} if only is None else set())
@@ -498,6 +574,9 @@ class Runner:
         if made.choice in ("go", "override"):
             rejected = await self._approvals("validation", step_id) if step.id == StepId.validate else None
             if rejected is None:
+                for action in step.actions:  # the decision is taken: now its notices may announce it
+                    if action.after_decision:
+                        manual = await self._action(step, action) == "manual" or manual
                 status = "manual" if manual else "done"
                 self._emit(StepFinished(step=step_id, status=status))  # type: ignore[arg-type]
                 self._results[step_id] = status
@@ -510,8 +589,15 @@ class Runner:
             options=["retry", "reassess", "abort", "halt"], needs_reason=["reassess", "abort", "halt"],
             evidence=lambda: self._async_evidence(checks=checks, detail=follow_reason or made.reason))
         if follow.choice == "retry":
+            self._check_budget(step, "a retry after the no-go")
             return "retry"
         if follow.choice == "reassess":
+            again = self.plan.applicable_steps[:self.plan.applicable_steps.index(step.id) + 1]
+            for earlier in [step.id, *again[:-1]]:  # the step that asks first, then those it runs again
+                other = self.plan.step(earlier)
+                assert other is not None
+                self._check_budget(other, f"a reassess from step {step_id} (it runs steps assess to {step_id} again)",
+                                   asked_at=step_id)
             self._learned.append(f"step {step_id}: {follow.reason}")
             return "reassess"
         self._stop_step(step_id, follow)
@@ -540,6 +626,7 @@ class Runner:
             return await self._manual_action(step, action)
         only_hosts: list[str] | None = None
         tries_left = action.retry.attempts
+        self._check_action_budget(step, action, "another run")  # the answer that asked for this run checked it
         while True:
             finished = await self._attempt(step_id, action, only_hosts)
             if finished.status == "ok":
@@ -553,6 +640,7 @@ class Runner:
                     options=["rerun", "verify_only", "mark_done", "abort"],
                     evidence=lambda: self._async_evidence(detail=finished.error))
                 if made.choice == "rerun":
+                    self._check_action_budget(step, action, "a re-run after the interruption")
                     only_hosts, tries_left = None, action.retry.attempts
                     continue
                 if made.choice == "mark_done":
@@ -560,17 +648,25 @@ class Runner:
                 if made.choice == "abort":
                     self._stop_step(step_id, made)
                 checks = await self._verify(step, only=action)
-                if checks and all(check.ok for check in checks):
+                if all(check.ok for check in checks) and any(check.readback == "target" for check in checks):
                     return "ok"
                 error = "the read-back after the interruption does not show the target state"
+                if not any(check.readback == "target" for check in checks):
+                    error = (f"unverified: {step_id}/{action.id} has no read-back of its target state, so nothing "
+                             "shows whether it took effect before the interruption; run it again, or complete it "
+                             "by hand with a note")
             else:
                 tries_left -= 1
-                if tries_left > 0:
+                spent = self._over_budget(step, self._action_spent[(step_id, action.id)], "an automatic retry",
+                                          action.id)
+                if tries_left > 0 and not spent:
                     if not self.replaying:
                         await asyncio.sleep(action.retry.delay)
                     continue
                 error = finished.error or f"{finished.status}" + (f" (exit {finished.exit_code})"
                                                                   if finished.exit_code is not None else "")
+                if spent:  # shown with the question: a retry now would end the session blocked
+                    error += f" ({spent.split(';')[0]}: a retry now ends the session blocked)"
             failed_hosts = [host.host for host in finished.hosts if host.status != "ok"]
             made = await self._ask(
                 "action_failed", step=step_id, action=action.id,
@@ -582,15 +678,19 @@ class Runner:
                 return "manual"
             if made.choice in ("abort", "halt"):
                 self._stop_step(step_id, made)
+            self._check_action_budget(step, action, "a retry of its failed hosts" if made.choice == "retry_failed"
+                                      else "a retry of the action")
             only_hosts = failed_hosts if made.choice == "retry_failed" else None
             tries_left = action.retry.attempts
 
     async def _attempt(self, step_id: str, action: Any, only_hosts: list[str] | None) -> ActionFinished:
         key = (step_id, action.id)
+        self._action_spent[key] += 1
         self._action_attempts[key] += 1
         attempt = self._action_attempts[key]
         was_replaying = self.replaying
         self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
+                                 after_decision=action.after_decision,
                                  description=self.summaries.get(key, action.description),
                                  hosts=self._hosts(action, only_hosts)))
         if was_replaying:
@@ -601,7 +701,7 @@ class Runner:
             # the history ends inside this action: the process died while it ran
             return self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt, status="interrupted",
                                              error="the session stopped while this action was running"))[0]
-        batcher = OutputBatcher(self._record, step_id, action.id)
+        batcher = OutputBatcher(self._record, step_id, action.id, safe_cut=self.secrets.redactor.safe_cut)
         ctx = self._context(step_id, action.id, output=batcher.add, only_hosts=only_hosts)
         try:
             result = await run_safely(action, ctx)
@@ -631,6 +731,7 @@ class Runner:
         attempt = self._action_attempts[key]
         summary = self.summaries.get(key, action.description)
         self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
+                                 after_decision=action.after_decision,
                                  description=summary, hosts=self._hosts(action, None)))
         made = await self._ask(
             "gate", step=step_id, action=action.id,

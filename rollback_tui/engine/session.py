@@ -152,7 +152,7 @@ class Session:
         unchanged (same sha256), unless it is given explicitly (`loaded`, or `plan_path` to load). A session that
         finished blocked is reopened (`reopen_reason` is recorded); any other finished session stays final."""
         journal_path = Path(journal_path)
-        journal = Journal.open_existing(journal_path, write=journal_writer)
+        journal = Journal.open_existing(journal_path, write=journal_writer, require_start=True)
         try:
             events = journal.recovered.events
             if not events or not isinstance(events[0], SessionStarted):
@@ -192,9 +192,12 @@ class Session:
         self.state.apply(event)
 
     def record(self, events: Sequence[EventBase]) -> list[Event]:
-        """Journal events (one write, one fsync), fold them into the state, then tell the listeners."""
+        """Mask secrets in events (the one redaction stage: the journal, the state, the listeners, the report and
+        stdout all see only what comes out of it), journal them (one write, one fsync), fold them into the state,
+        then tell the listeners."""
+        mask = self.secrets.redactor.model
         try:
-            numbered = self.journal.append_many(events)
+            numbered = self.journal.append_many([mask(event) for event in events])
         except JournalError as exc:
             self._fatal = exc
             raise
@@ -267,6 +270,7 @@ class Session:
             self.journal.close()
             raise
         self._finishing = True
+        message = self.secrets.redactor(message)  # printed as it is by headless runs and the cockpit
         await self._stop_background()
         report, report_error = await self._write_report(exit_state, message)
         self.journal.close()

@@ -59,6 +59,10 @@ class ActionBase(Strict):
     """Automatic retries before the operator is asked."""
     manual: bool = False
     """A manual procedure: the runner shows it and the operator confirms it was done by hand."""
+    after_decision: bool = False
+    """Run only once the step's go is given (at step 7, once the validation is approved too): for a notice that
+    announces the decision, which must not go out before it is taken. Its result is recorded; it is not part of
+    the evidence of the go/no-go it follows."""
 
 
 # ---------------------------------------------------------------- generic
@@ -115,17 +119,22 @@ class SshAction(ActionBase):
 
 
 class FlagdAction(ActionBase):
-    """Disable flags in a flagd flag-definition file (CNCF flagd JSON format)."""
+    """Turn flags off in a flagd flag-definition file (CNCF flagd format, JSON or YAML)."""
 
     kind: Literal["flagd"]
     file: str
-    """Path of the flagd JSON file."""
+    """Path of the flagd file (`.yaml`/`.yml` is read and written as YAML, anything else as JSON)."""
     flags: list[str] = Field(min_length=1)
-    """Flag keys to disable."""
-    mode: Literal["disable", "default_off"] = "default_off"
-    """`disable` sets state DISABLED; `default_off` keeps it enabled with the off variant as default."""
+    """Flag keys to turn off."""
+    mode: Literal["static_off", "disable", "default_off"] = "default_off"
+    """`static_off`: enabled, default variant off, targeting removed (every context gets off);
+    `default_off`: default variant off and fractional rules at 0 %, other targeting kept;
+    `disable`: state DISABLED, so flagd returns the application's own default, not the off variant."""
     off_variant: str = "off"
     """Name of the variant that means off."""
+    app_default: bool | int | float | str | None = None
+    """The default value the application passes when it evaluates these flags (what flagd returns for a
+    DISABLED flag or a failed evaluation). Without it, `mode: disable` cannot be verified as off."""
 
 
 class UnleashAction(ActionBase):

@@ -20,6 +20,7 @@ from rollback_tui.plan.models import Plan
 from rollback_tui.plan.typed import Refused, VarStr
 from rollback_tui.plan.types import DEFAULT_ORDER, SCOPE_STEP, STEP_ORDER, Scope
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
+from rollback_tui.safeio import FileRefused, read_regular
 
 _REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -195,7 +196,8 @@ def _clean(message: str) -> str:
 
 def _report_validation(exc: ValidationError, data: Any, problems: _Problems) -> None:
     secrets = data.get("secrets") if isinstance(data, dict) else None
-    inline = {name for name, spec in secrets.items() if not isinstance(spec, dict) or "value" in spec} \
+    inline = {name for name, spec in secrets.items() if isinstance(spec, str) or (isinstance(spec, dict)
+                                                                               and "value" in spec)} \
         if isinstance(secrets, dict) else set()
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
@@ -367,9 +369,10 @@ def parse_plan(text: str, *, path: Path, variables: Mapping[str, str] | None = N
         _report_validation(exc, substituted, problems)
     if plan is not None:
         _check_references(plan, substituted, problems)
-    if problems.items:
+    if problems.items or plan is None:
+        if not problems.items:  # never a silent refusal: every rejected plan says where
+            problems.add(1, 1, "the plan does not fit the format (no more precise position is known)")
         raise PlanError(problems.render(), hint="fix the lines above; `rollback-tui schema` prints the format")
-    assert plan is not None
     return LoadedPlan(plan=plan, path=path, sha256=hashlib.sha256(text.encode()).hexdigest(), text=text,
                       variables=env)
 
@@ -377,11 +380,11 @@ def parse_plan(text: str, *, path: Path, variables: Mapping[str, str] | None = N
 def load_plan(path: Path, variables: Mapping[str, str] | None = None) -> LoadedPlan:
     """Read and parse a plan file."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, what="plan file")  # never blocks on a FIFO or device, capped at 10 MB
     except FileNotFoundError:
         raise PlanError([f"{path}: no such file"]) from None
-    except IsADirectoryError:
-        raise PlanError([f"{path}: is a directory, not a plan file"]) from None
+    except FileRefused as exc:
+        raise PlanError([str(exc)]) from None
     except OSError as exc:
         raise PlanError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:

@@ -198,6 +198,20 @@ class SecretSpec(Strict):
         return self
 
 
+class Budget(Strict):
+    """How often a step's work may run before the session stops as blocked: no loop without end.
+
+    `attempts` bounds, per step, the runs of the step (its first run, a retry after a no-go, a run again after a
+    reassess from this step or a later one) and the runs of each of its actions (the first, automatic retries
+    (`retry.attempts`), retries after a failure, re-runs after an interruption). They are counted from the journal,
+    so a resume after a crash goes on counting. When a loop would go past the budget the session ends blocked,
+    naming the step and this setting. Reopening that blocked session (`rollback-tui resume`, once the cause is
+    fixed) gives every step a fresh budget: the earlier attempts stay in the journal and the report."""
+
+    attempts: int = Field(5, ge=1, le=100)
+    """Runs allowed per step and per action of the step (1 to 100; default 5)."""
+
+
 class Step(Strict):
     """One of the seven steps."""
 
@@ -213,6 +227,8 @@ class Step(Strict):
     """Actions, run in order."""
     verify: list[StepCheck] = Field(default_factory=list)
     """Checks run after the actions; their results are the evidence for go/no-go."""
+    budget: Budget | None = None
+    """This step's budget of attempts (retries, reassess, no-go + retry); default: the plan's `budget`."""
 
     @property
     def display_title(self) -> str:
@@ -255,6 +271,8 @@ class Plan(Strict):
     """Probes the monitor runs for the whole session."""
     steps: list[Step] = Field(min_length=1)
     """The steps, in the seed's order; steps left out are not applicable."""
+    budget: Budget = Field(default_factory=Budget)
+    """The default budget of attempts of every step (a step's own `budget` replaces it): `{attempts: 5}`."""
 
     def step(self, step_id: StepId) -> Step | None:
         """The plan's step with this id, or None when it is not applicable."""
@@ -262,6 +280,13 @@ class Plan(Strict):
             if step.id == step_id:
                 return step
         return None
+
+    def budget_of(self, step: Step) -> tuple[int, str]:
+        """A step's budget of attempts, and the plan setting it comes from (for messages)."""
+        if step.budget is not None:
+            index = self.steps.index(step)
+            return step.budget.attempts, f"steps[{index}].budget.attempts"
+        return self.budget.attempts, "budget.attempts, the plan's default"
 
     def probe(self, probe_id: str) -> Probe | None:
         for probe in self.health:

@@ -106,6 +106,7 @@ async def render_plan(plan: Plan, secrets: SecretStore, workdir: Path) -> str:
             label += f", timeout {format_duration(action.timeout)}"
             label += f", {action.retry.attempts} attempts" if action.retry.attempts > 1 else ""
             label += ", manual" if action.manual else ""
+            label += ", after the go/no-go" if action.after_decision else ""
             out.append(f"- {label}): {_md(action.description or description.summary)}")
             if action.description and description.summary:
                 out.append(f"  - does: {_md(description.summary)}")

@@ -61,6 +61,8 @@ class StepStatus:
     actions: list[ActionStatus] = field(default_factory=list)
     verifications: list[dict[str, Any]] = field(default_factory=list)
     """The read-backs of the current attempt."""
+    decided: bool = False
+    """The current attempt's go is given and its notices (after_decision actions) run: work resumes as announcing."""
 
     def action(self, action_id: str) -> ActionStatus:
         for action in self.actions:
@@ -228,7 +230,7 @@ class SessionState:
         self.interruptions += 1
         self.interrupted = event.reason or "interrupted"
         for step in self.steps:  # a step waiting for a decision is asked the same question after the resume
-            if step.state in (S.running, S.retrying):
+            if step.state in (S.running, S.retrying, S.announcing):
                 self.move(step.id, S.interrupted)
             for action in step.actions:
                 if action.state == ActionState.running:
@@ -271,8 +273,7 @@ class SessionState:
     def _step_started(self, event: Any) -> None:
         step = self.step(event.step)
         self.move(event.step, S.running)
-        step.attempt = event.attempt
-        step.verifications = []
+        step.attempt, step.verifications, step.decided = event.attempt, [], False
         self.current_step = event.step
         self.screen = "main"
 
@@ -287,7 +288,8 @@ class SessionState:
         step = self.step(event.step)
         if step.state == S.failed:  # an automatic retry of a failed attempt
             self.move(event.step, S.retrying)
-        self.move(event.step, S.running)
+        step.decided = step.decided or bool(getattr(event, "after_decision", False))
+        self.move(event.step, S.announcing if step.decided else S.running)
         action = step.action(event.action)
         action.kind = event.kind or action.kind
         action.attempt, action.state, action.error = event.attempt, ActionState.running, ""
@@ -359,7 +361,7 @@ class SessionState:
         elif choice in RETRY_CHOICES:
             self.move(step, S.retrying)
         elif choice in BACK_TO_WORK:
-            self.move(step, S.running)
+            self.move(step, S.announcing if self.step(step).decided else S.running)
         elif choice in STOPS_STEP:
             self.move(step, S.failed)
 

@@ -24,24 +24,32 @@ class StepState(StrEnum):
     """Outside the plan: the plan has no such step."""
     interrupted = "interrupted"
     aborted = "aborted"
+    announcing = "announcing"
+    """The step's go is given; the notices that announce it (actions with after_decision) run."""
 
 
 S = StepState
 
 #: Allowed moves. Staying in the same state is not a move and is always allowed.
 TRANSITIONS: dict[StepState, frozenset[StepState]] = {
-    S.pending: frozenset({S.running, S.not_applicable}),
+    # failed: a reassess that would go past a step's budget stops the step that asked for it (runner budgets)
+    S.pending: frozenset({S.running, S.not_applicable, S.failed}),
     # work ends in a question (gate, failed or interrupted action), a failure, or the session stopping: nothing
     # finishes without a decision
     S.running: frozenset({S.awaiting_decision, S.failed, S.interrupted}),
     # an answer finishes the step (go, override, the last approval), sends it back to work (manual completion, verify
     # only), to a failure (no-go, halt, reject), to a retry, to an abort, or back to pending (reassess). A session
     # stopped while it waits leaves the step waiting: the same question is asked again after the resume.
-    S.awaiting_decision: frozenset({S.done, S.manual, S.running, S.failed, S.retrying, S.aborted, S.pending}),
+    # A notice of the decision (an action with after_decision) starts once the go is given: announcing.
+    S.awaiting_decision: frozenset({S.done, S.manual, S.running, S.announcing, S.failed, S.retrying, S.aborted,
+                                    S.pending}),
+    # a notice ran: the step finishes, or the notice failed (then its question), or the session stopped
+    S.announcing: frozenset({S.done, S.manual, S.failed, S.awaiting_decision, S.interrupted}),
     # a failure is followed by its question, or by an automatic retry of the action
     S.failed: frozenset({S.awaiting_decision, S.retrying}),
-    S.retrying: frozenset({S.running, S.interrupted}),
-    S.interrupted: frozenset({S.running, S.awaiting_decision}),
+    # failed: a retry that would go past the step's budget stops the step instead
+    S.retrying: frozenset({S.running, S.announcing, S.interrupted, S.failed}),
+    S.interrupted: frozenset({S.running, S.announcing, S.awaiting_decision}),
     # a finished step runs again on the next pass through steps 1-7 after a reassess
     S.done: frozenset({S.running}),
     S.manual: frozenset({S.running}),

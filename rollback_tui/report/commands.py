@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rollback_tui.errors import JournalError, ReportError, SignatureError
 from rollback_tui.report.verify import VerifyResult, verify_report
+from rollback_tui.termsafe import one_line
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -68,7 +69,7 @@ def _prompt(key: Path) -> str:
     if not sys.stdin.isatty():
         raise SignatureError(f"key {key} is protected by a passphrase and there is no terminal to ask for it",
                              hint="load it into ssh-agent (ssh-add) first")
-    return getpass.getpass(f"passphrase for {key}: ")
+    return getpass.getpass(one_line(f"passphrase for {key}: "))  # getpass writes to the tty, past cli.main's guard
 
 
 def cmd_cosign(report: Path, key: Path, identity: str, role: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,7 @@ from rollback_tui.engine.events import Event
 from rollback_tui.errors import ReportError
 from rollback_tui.report.allowed import Source
 from rollback_tui.report.verify import VerifyResult, verify_report
+from rollback_tui.safeio import FileRefused, open_regular
 
 
 @dataclass
@@ -23,15 +25,21 @@ class LoadedSession:
 
 
 def _is_journal(path: Path) -> bool:
-    if path.suffix in (".jsonl", ".json", ".ndjson"):
-        return True
-    if path.suffix == ".md":
-        return False
+    """By its name, else by its first byte; a FIFO, device or directory is refused before anything reads it."""
     try:
-        with path.open("rb") as handle:
-            return handle.read(1) == b"{"
+        fd = open_regular(path, follow=path.suffix == ".md", what="report or journal")
+    except FileRefused as exc:
+        raise ReportError(str(exc)) from None
     except OSError as exc:
         raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix in (".jsonl", ".json", ".ndjson"):
+            return True
+        if path.suffix == ".md":
+            return False
+        return os.read(fd, 1) == b"{"
+    finally:
+        os.close(fd)
 
 
 def load_events(path: Path, *, allowed_signers: Path | None = None, identity: str | None = None,

@@ -160,7 +160,8 @@ def _step(number: int, step: StepFacts) -> list[str]:
         out += [""] + table(["Action", "Kind", "Attempt", "Started", "Status", "Duration", "Hosts", "Detail"], rows)
     if step.verifications:
         out += ["", "Verifications:", ""]
-        out += [f"- {mark(v.ok)} {code(v.check)} ({inline(v.category)}{', ' + code(v.action) if v.action else ''}): "
+        out += [f"- {mark(v.ok)}{' unverified' if v.readback == 'none' else ''} {code(v.check)} "
+                f"({inline(v.category)}{', ' + code(v.action) if v.action else ''}): "
                 f"expected {code(v.expected)}, observed {code(v.observed)}" for v in step.verifications]
     facts = [(run.started.action, run.finished.details) for run in step.runs if run.finished and run.finished.details]
     if facts:
@@ -184,7 +185,8 @@ def _evidence(request: ev.DecisionRequested | None) -> list[str]:
     if request is None:
         return ["  - (no decision request recorded)"]
     e = request.evidence
-    out = [f"  - verification {mark(bool(v.get('ok')))} {code(v.get('check', ''))}: expected {code(v.get('expected', ''))}, "
+    out = [f"  - verification {mark(bool(v.get('ok')))}{' unverified' if v.get('readback') == 'none' else ''} "
+           f"{code(v.get('check', ''))}: expected {code(v.get('expected', ''))}, "
            f"observed {code(v.get('observed', ''))}" for v in e.verifications]
     out += [f"  - health {code(probe)}: {inline(h.get('state', '?'))}"
             + (f" ({inline(h['reason'])})" if h.get("reason") else "")

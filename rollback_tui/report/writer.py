@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rollback_tui.engine.events import Event
-from rollback_tui.errors import ReportError, SignatureError
+from rollback_tui.errors import ReportError, RollbackError, SignatureError
 from rollback_tui.report.chain import encode_log
 from rollback_tui.report.keys import Signer, find_signer
 from rollback_tui.report.render import SIGNATURE_PREFIX, ReportHeader, compose, signed_line
+from rollback_tui.safeio import atomic_write, read_regular
 
 NO_SIGN_NOTE = "written with --no-sign: nothing proves who wrote it or that it is unchanged."
 
@@ -40,19 +40,9 @@ def _directory_error(directory: Path, problem: str, journal_path: Path | None) -
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, created with mode 0600 (reports can hold hostnames and reasons)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Atomically replace `path` with `data`, mode 0600 (reports can hold hostnames and reasons). The temp file comes
+    from mkstemp in the same directory: a symlink planted at a predictable temp name is never written through."""
+    atomic_write(path, data, mode=0o600)
 
 
 def _remove_stale_signatures(path: Path) -> None:
@@ -60,8 +50,8 @@ def _remove_stale_signatures(path: Path) -> None:
     sig_path_for(path).unlink(missing_ok=True)
     cosigners = path.with_name(path.name + ".cosigners")
     try:
-        entries = json.loads(cosigners.read_text()).get("cosigners", [])
-    except (OSError, ValueError, AttributeError):
+        entries = json.loads(read_regular(cosigners, limit=1024 * 1024, what="cosigners file")).get("cosigners", [])
+    except (OSError, ValueError, AttributeError, RollbackError):
         entries = []
     for entry in entries:
         name = str(entry.get("signature", "")) if isinstance(entry, dict) else ""

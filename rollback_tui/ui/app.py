@@ -15,11 +15,13 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from rollback_tui.errors import PlanError
+from rollback_tui.termsafe import one_line, safe, scrub
 from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
 from rollback_tui.ui.keybar import KeyBar
 from rollback_tui.ui.logpane import LogPane
@@ -272,7 +274,8 @@ class CockpitApp(App[int]):
 
     def report_config_problems(self, problems: list[str]) -> None:
         for problem in problems:
-            self.notify(problem, title="configuration problem (skipped)", severity="warning", timeout=15)
+            self.notify(safe(problem), title="configuration problem (skipped)", severity="warning", timeout=15,
+                        markup=False)
             self.main_screen.query_one(LogPane).add("", "", "info", [f"configuration problem (skipped): {problem}"])
 
     def first_frame(self) -> None:
@@ -310,12 +313,15 @@ class CockpitApp(App[int]):
         self.apply_now(batch)
 
     def apply_now(self, events: Iterable[Any]) -> None:
-        """Fold events into the view, feed the log, and schedule one redraw."""
+        """Fold events into the view, feed the log, and schedule one redraw. Every event of every driver passes
+        here, so this is where plan, host and journal text is made terminal-safe (`scrub`: one line, control,
+        bidi and zero-width characters shown escaped) before any pane sees it."""
         log = self._log_pane()
         view = self.view
         hook = self.state_hook
         panes_changed = False
         for event in events:
+            event = scrub(event)
             view.apply(event)
             if log is not None:
                 self._log_event(log, event)
@@ -445,7 +451,8 @@ class CockpitApp(App[int]):
             return
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", title="the session stopped", severity="error", timeout=30)
+            self.notify(safe(f"{type(error).__name__}: {error}"), title="the session stopped", severity="error",
+                        timeout=30, markup=False)
             self._log_pane() and self._log_pane().add("", "", "err", [f"session error: {error}"])  # type: ignore[union-attr]
             self.report_info.setdefault("error", str(error))
         if event.state in (WorkerState.CANCELLED, WorkerState.ERROR) and self._quitting:
@@ -525,7 +532,7 @@ class CockpitApp(App[int]):
                 if name:
                     problem = self._name_conflict(role, name)
                     if problem:
-                        self.notify(problem, title="approval refused", severity="error")
+                        self.notify(safe(problem), title="approval refused", severity="error", markup=False)
                         return
                     self._resolve(future, choice, "", name)
 
@@ -643,7 +650,8 @@ class CockpitApp(App[int]):
             yield SystemCommand(f"Theme: {name}", f"Switch the cockpit to the {name} theme",
                                 lambda name=name: setattr(self, "theme", name))
         for number, step in enumerate(self.view.steps, start=1):
-            yield SystemCommand(f"Jump to step {number}: {step.title}", f"Select step {number} and filter its log",
+            yield SystemCommand(f"Jump to step {number}: {escape(one_line(step.title))}",
+                                f"Select step {number} and filter its log",
                                 lambda number=number: self.action_jump_step(number))
         yield SystemCommand("Export report", "Write the report of the session so far to a markdown file",
                             self.action_export_report)
@@ -658,9 +666,9 @@ class CockpitApp(App[int]):
         try:
             path = export_session(self.driver, self.report_info)
         except Exception as exc:  # any failure is shown, never a crash: the journal is intact
-            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+            self.call_from_thread(self.notify, safe(f"export failed: {exc}"), severity="error", markup=False)
             return
-        self.call_from_thread(self.notify, f"report written to {path}", title="export")
+        self.call_from_thread(self.notify, safe(f"report written to {path}"), title="export", markup=False)
 
     async def action_quit(self) -> None:
         from rollback_tui.ui.modals import ConfirmPrompt

@@ -86,7 +86,9 @@ class DecisionPane(Static):
         for check in checks:
             ok = bool(check.get("ok"))
             row = Text()
-            row.append("  ✔ pass " if ok else "  ✖ FAIL ", style=f"bold {colour_of(self, 'done' if ok else 'failed')}")
+            word = "unverified" if check.get("readback") == "none" else "pass" if ok else "FAIL"  # nothing read back
+            row.append(f"  {'?' if ok and word == 'unverified' else '✔' if ok else '✖'} {word} ",
+                       style=f"bold {colour_of(self, 'done' if ok else 'failed')}")
             row.append(f"{check.get('check', '')}")
             observed, expected = check.get("observed", ""), check.get("expected", "")
             if observed or expected:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 #: Replay shortens idle gaps (a human thinking for 20 minutes) to this many real seconds at speed 1.
 MAX_REPLAY_GAP = 10.0
+#: `follow` reads at most this much of the journal per poll.
+FOLLOW_READ_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -194,15 +197,22 @@ class FollowDriver:
     def read_new(self) -> list[Any]:
         """Complete new lines since the last read, parsed; a torn last line waits for the next poll."""
         from rollback_tui.engine.events import parse_event
+        from rollback_tui.safeio import FileRefused, open_regular, read_fd
 
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except FileNotFoundError:
+        try:  # never through a link, never blocking on a FIFO; at most 64 MB a poll
+            fd = open_regular(self.path, follow=False, what="journal")
+        except (OSError, FileRefused):
             return []
+        try:
+            os.lseek(fd, self.offset, os.SEEK_SET)
+            chunk = read_fd(fd, FOLLOW_READ_LIMIT)
+        finally:
+            os.close(fd)
         end = chunk.rfind(b"\n")
         if end < 0:
+            if len(chunk) > FOLLOW_READ_LIMIT:  # a line longer than any event: skip it, counted as dropped
+                self.offset += len(chunk)
+                self.dropped += 1
             return []
         self.offset += end + 1
         events = []

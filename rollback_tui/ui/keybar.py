@@ -9,6 +9,8 @@ from textual import events
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from rollback_tui.termsafe import one_line
+
 #: (start, end, key, enabled) of each key's cells on the line, for mouse clicks.
 Span = tuple[int, int, str, bool]
 
@@ -67,10 +69,11 @@ class KeyBar(Widget, can_focus=False):
         palette = None
         for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():
             if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
-                palette = (binding.key, app.get_key_display(binding), binding.description, enabled)
+                palette = (binding.key, one_line(app.get_key_display(binding)), one_line(binding.description), enabled)
             elif binding.show and binding.action not in actions:
                 actions.add(binding.action)
-                shown.append((binding.key, app.get_key_display(binding), binding.description, enabled))
+                shown.append((binding.key, one_line(app.get_key_display(binding)), one_line(binding.description),
+                              enabled))
         return shown, palette
 
     def render(self) -> Text:

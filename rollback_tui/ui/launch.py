@@ -6,6 +6,7 @@ import asyncio
 import functools
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -130,6 +131,9 @@ def run_cockpit_on_plan(plan_path: Path, variables: Mapping[str, str], opts: Any
     closes the cockpit before any session starts, prints its positioned problems and returns 2.
 
     The demo calls this and prints the report and journal paths itself; `run` asks to `announce` them."""
+    refused = refuse_special(Path(plan_path), "plan file")  # before the cockpit takes the terminal
+    if refused is not None:
+        return refused
     return _run_app(cockpit_for_plan(plan_path, variables, opts), announce=announce)
 
 
@@ -184,6 +188,9 @@ def _before_resume(journal: Path, opts: Any) -> int | None:
 def resume(opts: Any) -> int:
     """`rollback-tui resume JOURNAL`: the cockpit on an interrupted session."""
     journal = opts.journal
+    refused = refuse_non_journal(journal)  # read-only: a FIFO, a link or a file that is no journal
+    if refused is not None:
+        return refused
     if journal is None or not Path(journal).is_file():
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
         return EXIT_USAGE
@@ -194,11 +201,15 @@ def resume(opts: Any) -> int:
     async def factory(decisions: Any, listeners: list[Any], passphrase: Callable[[], str]) -> Any:
         def build() -> Any:  # in a thread: reading the journal and reloading the plan happen after the first frame
             from rollback_tui.engine.session import Session
+            from rollback_tui.errors import JournalError
 
-            return _call_with_supported(
-                Session.resume, Path(journal), decisions=decisions, operator=opts.operator,
-                report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners,
-                passphrase=passphrase, plan_path=opts.plan)
+            try:
+                return _call_with_supported(
+                    Session.resume, Path(journal), decisions=decisions, operator=opts.operator,
+                    report_path=opts.report, sign_key=opts.sign_key, no_sign=opts.no_sign, listeners=listeners,
+                    passphrase=passphrase, plan_path=opts.plan)
+            except JournalError as exc:  # refused before anything was written: leave and print it (exit 2)
+                raise PlanError(str(exc).split("\n")) from None
 
         return await asyncio.to_thread(build)
 
@@ -270,8 +281,37 @@ def follow(journal: Path, theme: str | None) -> int:
     from rollback_tui.ui.app import CockpitApp
     from rollback_tui.ui.drivers import FollowDriver
 
-    if not Path(journal).exists():
+    if not os.path.lexists(journal):
         print(f"rollback-tui: {journal}: no such journal", file=sys.stderr)
         return EXIT_USAGE
+    refused = refuse_special(Path(journal), "journal", follow=False)  # a FIFO would block the mirror's reads
+    if refused is not None:
+        return refused
     CockpitApp(FollowDriver(Path(journal)), theme=theme).run()
     return 0
+
+
+def refuse_special(path: Path, what: str, *, follow: bool = True) -> int | None:
+    """Exit 2 with one line for a FIFO, device, socket or directory (a link too, unless `follow`); None: go on."""
+    from rollback_tui.safeio import FileRefused, check_regular
+
+    try:
+        check_regular(path, follow=follow, what=what)
+    except FileRefused as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
+
+
+def refuse_non_journal(journal: Path | None) -> int | None:
+    """Before a cockpit opens, read-only and the first line only: exit 2 for what is no journal; None: go on."""
+    if journal is None or not os.path.lexists(journal):
+        return None  # said below as `no such journal`
+    from rollback_tui.engine.journal import check_resumable_header
+
+    try:
+        check_resumable_header(Path(journal))
+    except RollbackError as exc:
+        print(f"rollback-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return None

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Log, Static
 
+from rollback_tui.termsafe import lines_one_line, one_line
+
 STEP_SHORT = {"configuration": "config", "database": "db", "infrastructure": "infra", "": "-"}
 LEVELS = ("out", "err", "info")
 LEVEL_OF_STREAM = {"stdout": "out", "stderr": "err", "info": "info"}
@@ -58,7 +60,9 @@ class LogPane(Vertical):
     # ------------------------------------------------------------ feeding
 
     def add(self, step: str, host: str, stream: str, lines: Iterable[str]) -> None:
-        """Record lines and queue the visible ones for the next flush (cheap; called per event)."""
+        """Record lines and queue the visible ones for the next flush (cheap; called per event). Each line is made
+        one terminal-safe row here (a CR, LF or escape sequence in a host's output is shown, never obeyed)."""
+        step, host = one_line(step), one_line(host)
         level = LEVEL_OF_STREAM.get(stream, stream)
         if step not in self.steps_seen and step:
             self.steps_seen.append(step)
@@ -69,7 +73,7 @@ class LogPane(Vertical):
         records = self.records
         pending = self.pending
         search = self.search
-        for text in lines:
+        for text in lines_one_line(lines if isinstance(lines, list) else list(lines)):
             records.append((step, host, level, text))
             if visible and (not search or search in text):
                 pending.append(prefix + text)
@@ -199,6 +203,6 @@ class LogPane(Vertical):
             f"level: {self.level_filter or 'all'}",
         ]
         if self.search:
-            parts.append(f"search: {self.search!r}")
+            parts.append(f"search: {one_line(self.search)!r}")
         parts.append(f"{len(self.records):,} lines kept")
         self.query_one("#log-status", Static).update(Text(" · ".join(parts), no_wrap=True, overflow="ellipsis"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from rollback_tui.termsafe import one_line, safe
 
 
 class TextPrompt(ModalScreen[str | None]):
@@ -17,11 +20,11 @@ class TextPrompt(ModalScreen[str | None]):
     def __init__(self, title: str, prompt: str, *, required: bool = True, password: bool = False,
                  placeholder: str = "", destructive: bool = False) -> None:
         super().__init__()
-        self.title_text = title
-        self.prompt = prompt
+        self.title_text = Text(one_line(title))  # Text, not markup: plan text cannot style or link (termsafe.py)
+        self.prompt = Text(safe(prompt, tabs=False))
         self.required = required
         self.password = password
-        self.placeholder = placeholder
+        self.placeholder = one_line(placeholder)
         self.destructive = destructive
 
     def compose(self) -> ComposeResult:
@@ -56,8 +59,8 @@ class ConfirmPrompt(ModalScreen[bool]):
 
     def __init__(self, title: str, prompt: str) -> None:
         super().__init__()
-        self.title_text = title
-        self.prompt = prompt
+        self.title_text = Text(one_line(title))
+        self.prompt = Text(safe(prompt, tabs=False))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box", classes="-destructive"):

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
+from rollback_tui.termsafe import one_line
 from rollback_tui.ui.viewmodel import STATE_LABELS, SessionView, StepView, health_label, label
 
 SHORT_WORDS = {"awaiting_decision": "awaiting", "not_applicable": "n/a", "skipped": "not done",
@@ -86,7 +87,7 @@ class HeaderBar(Static):
             elif percent >= 80:
                 second.append("  ⚠ 80 % OF WINDOW", style="bold")
         second.append(f" · {view.outcome}", style="bold")
-        third = Text(f" {self.mode_line}", no_wrap=True, overflow="ellipsis")
+        third = Text(f" {one_line(self.mode_line)}", no_wrap=True, overflow="ellipsis")
         self.set_class(bool(window) and 80 <= percent < 100, "-warn")
         self.set_class(bool(window) and percent >= 100, "-over")
         self.update(Text("\n").join([top, second, third]))

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
+from rollback_tui.termsafe import one_line
 from rollback_tui.ui.decision import key_hint, needs_reason, CHOICES
 from rollback_tui.ui.keybar import KeyBar
 from rollback_tui.ui.panes import HeaderBar, colour_of
@@ -128,7 +129,8 @@ class PlanReviewScreen(PhaseScreen):
             from rich.markdown import Markdown
 
             self._shown = detail
-            self.query_one("#plan-markdown", Static).update(Markdown(detail))
+            # no OSC 8 hyperlinks: a link in plan text is shown as text and its address, never made clickable
+            self.query_one("#plan-markdown", Static).update(Markdown(detail, hyperlinks=False))
 
     def body(self, view: SessionView, read_only: bool) -> Text:
         out = Text()
@@ -205,12 +207,12 @@ class SummaryScreen(PhaseScreen):
             out.append(", ".join(f"“{s}”" for s in view.signals) + "\n")
         out.append("\nReport: ", style="bold")
         info: dict[str, Any] = app.report_info
-        out.append(f"{info.get('path') or 'not written yet'}\n")
+        out.append(f"{one_line(str(info.get('path') or 'not written yet'))}\n")
         out.append("Signature: ", style="bold")
-        out.append(f"{info.get('signature') or 'unknown'}\n")
+        out.append(f"{one_line(str(info.get('signature') or 'unknown'))}\n")
         if info.get("journal"):
             out.append("Journal: ", style="bold")
-            out.append(f"{info['journal']}\n")
+            out.append(f"{one_line(str(info['journal']))}\n")
         out.append(f"\n{len(view.decisions)} decisions recorded; {view.output_lines:,} output lines.\n")
         out.append("Esc: back to the cockpit · q: quit", style="italic")
         return out

@@ -24,6 +24,7 @@ StepView, ActionView, InputView, RequestView = StepStatus, ActionStatus, InputSt
 STATE_LABELS: dict[str, tuple[str, str]] = {
     "pending": ("·", "pending"),
     "running": ("▶", "running"),
+    "announcing": ("✉", "announcing the decision"),
     "awaiting_decision": ("?", "awaiting decision"),
     "done": ("✔", "done"),
     "manual": ("✔", "done by hand"),

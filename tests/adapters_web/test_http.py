@@ -63,10 +63,11 @@ async def test_rejected_credentials_never_leak(serve: Callable[..., Loopback], c
     act = hook(f"{server.url}/hook", headers={"Authorization": "Bearer ${secrets.canary}x"}, json_body={})
     result = await run_safely(act, ctx)
     assert result.status == "failed" and "-> 401, expected 200 or 201 or 202 or 204" in result.error
-    assert "bad credentials Bearer •••x" in result.error  # the server echoed the header: masked
+    # the server echoed the header; the session's record path (ctx.redactor) masks it before anyone sees it
+    assert "bad credentials Bearer •••x" in ctx.redactor(result.error)
     checks = await verify_safely(act, ctx)
     assert not checks[0].ok and checks[0].observed.startswith("401 recorded")
-    assert_no_canary(collected.text, result.error, [vars(c) for c in checks])
+    assert_no_canary(*map(ctx.redactor, [collected.text, result.error, str([vars(c) for c in checks])]))
 
 
 async def test_slack_preset(serve: Callable[..., Loopback], ctx: ActionContext) -> None:
@@ -89,8 +90,9 @@ async def test_slack_webhook_url_as_secret(serve: Callable[..., Loopback], ctx: 
     result = await run_safely(act, ctx)
     assert result.ok, result.error
     assert server.requests[0].path == f"/hooks/{CANARY}"
-    assert "POST ••• -> 200" in collected.text
-    assert_no_canary(collected.text, result.details, [vars(c) for c in await verify_safely(act, ctx)])
+    assert "POST ••• -> 200" in ctx.redactor(collected.text)  # as the record path masks it
+    checks = await verify_safely(act, ctx)
+    assert_no_canary(*map(ctx.redactor, [collected.text, str(result.details), str([vars(c) for c in checks])]))
 
 
 async def test_jira_comment_preset(serve: Callable[..., Loopback], ctx: ActionContext) -> None:

@@ -12,6 +12,7 @@ from rollback_tui.demo.sandbox import Sandbox
 from rollback_tui.health.checks import run_step_check
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.secrets import SecretStore
+from tests.adapters_web.flagd_peer import assert_served_off
 from tests.demo.conftest import get
 
 
@@ -38,6 +39,8 @@ async def test_every_step_through_the_real_adapters(sandbox: Sandbox) -> None:
             outcome = await run_step_check(check, plan=plan, secrets=secrets, monitor=None)
             assert outcome.ok, f"{step.id.value}: {outcome}"
         health_after[step.id.value] = get(health_url)[0]
+        if step.id.value == "flags":  # the real flagd evaluator serves off to every context tried
+            assert_served_off(sandbox.layout.flags, ["new-checkout"])
     # red until the configuration step, green from then on
     assert health_after == {"assess": 503, "flags": 503, "code": 503, "configuration": 200, "database": 200,
                             "validate": 200}

@@ -89,6 +89,28 @@ async def test_abort_at_validation_with_every_scope_rolled_back_is_aborted_not_p
     assert [s.name for s in of_type(events, "signal")] == ["Root cause analysis initiated"]
 
 
+async def test_a_notice_after_the_decision_goes_out_only_once_validation_is_approved(
+        write_plan: Any, tmp_path: Path) -> None:
+    sent = tmp_path / "sent"
+    steps = simple_steps()
+    steps[-1]["actions"].append({"id": "notify", "after_decision": True,
+                                 **sh(f"open({str(sent)!r}, 'a').write('sent\\n')")})
+    plan = write_plan(steps)
+    reject = {("approval", "validate"): Decision("reject", "smoke test owner not reached", by="Terry")}
+    result, events = await run_plan(plan, Scripted(approving(reject)), tmp_path,
+                                    journal_path=tmp_path / "rejected.jsonl")
+    assert not sent.exists()  # the validation was not approved: nothing was announced
+    assert not [e for e in of_type(events, "action_started") if e.action == "notify"]
+    result, events = await run_plan(plan, Scripted(approving()), tmp_path, journal_path=tmp_path / "ok.jsonl")
+    assert result.exit_state == "completed" and sent.read_text() == "sent\n"
+    kinds = [(e.type, getattr(e, "gate", ""), getattr(e, "action", "")) for e in events]
+    approved = kinds.index(("approval_given", "validation", ""))
+    notice = kinds.index(("action_started", "", "notify"))
+    gate = max(i for i, e in enumerate(events) if e.type == "decision_made" and e.kind == "gate")
+    assert gate < approved < notice < kinds.index(("step_finished", "", ""), notice)
+    assert not [v for v in of_type(events, "verification") if v.action == "notify"]
+
+
 async def test_missing_input_halts_or_takes_its_remediation(write_plan: Any, tmp_path: Path) -> None:
     inputs = {"artifacts": [
         {"id": "snapshot", "check": {"path": str(tmp_path / "nope")}, "remediation": "use_backup"},

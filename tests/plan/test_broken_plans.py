@@ -39,6 +39,9 @@ EXPECTED: dict[str, list[str]] = {
     'empty.yaml': [
         '{file}:1:1: the file is empty',
     ],
+    'empty_secret_spec.yaml': [
+        '{file}:5:9: secrets.token: Input should be a valid dictionary or instance of SecretSpec',
+    ],
     'inline_secret.yaml': [
         "{file}:7:5: secrets.token: inline secret values are not allowed; read it from 'env: VARIABLE' or 'file: PATH'",
     ],
@@ -95,7 +98,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     'unknown_top_key.yaml': [
         "{file}:1:1: top level: missing required key 'steps'",
-        "{file}:5:1: top level: unknown key 'stepz'; did you mean 'steps'? (expected one of: approvals, health, host_groups, inputs, metadata, rollback, secrets, steps, variables, version)",
+        "{file}:5:1: top level: unknown key 'stepz'; did you mean 'steps'? (expected one of: approvals, budget, health, host_groups, inputs, metadata, rollback, secrets, steps, variables, version)",
     ],
     'wrong_type.yaml': [
         "{file}:11:16: steps[0].actions[0].flags: Input should be a valid list (got str 'new-checkout')",

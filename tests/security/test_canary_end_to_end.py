@@ -6,6 +6,7 @@ import base64
 import http.server
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -14,12 +15,22 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 CANARY = "Canary-9f3Kq-p@ss/w:rd"
-FORMS = [CANARY, base64.b64encode(CANARY.encode()).decode().rstrip("="), quote(CANARY, safe="")]
+_RAW = CANARY.encode()
+FORMS = [CANARY, base64.b64encode(_RAW).decode().rstrip("="), quote(CANARY, safe=""),
+         base64.b64encode(_RAW).decode(), base64.urlsafe_b64encode(_RAW).decode(), quote(CANARY), quote_plus(CANARY),
+         re.sub("%[0-9A-F]{2}", lambda match: match.group(0).lower(), quote(CANARY, safe="")),
+         _RAW.hex(), _RAW.hex().upper(), json.dumps(CANARY)[1:-1].replace("/", "\\/"),
+         "".join(f"\\u{ord(c):04x}" for c in CANARY)]
+#: prints every form above, and the canary inside a basic-auth blob at each base64 alignment
+PRINT_FORMS = (
+    "import base64, sys; forms = sys.argv[1:]; c = forms[0].encode()\n"
+    "for form in forms: print('form', form)\n"
+    "for p in (b'', b'u:', b'us:'): print('blob', base64.b64encode(p + c + b'!').decode())")
 
 
 @pytest.fixture
@@ -107,6 +118,10 @@ steps:
         argv: ["{sys.executable}", "-c", "import os, sys; print(sys.argv[1]); print(os.environ['TOKEN'], file=sys.stderr)",
                "${{secrets.canary}}"]
         env: {{TOKEN: "${{secrets.canary}}"}}
+      - id: forms
+        kind: shell
+        argv: ["{sys.executable}", "-c", {json.dumps(PRINT_FORMS)}, "${{secrets.canary}}",
+               {", ".join(json.dumps(f.replace("${", "$${")) for f in FORMS[1:])}]
       - {{id: remote, kind: ssh, group: local, command: "echo ${{secrets.canary}}; echo ${{secrets.canary}} >&2"}}
       - id: webhook
         kind: http
@@ -133,6 +148,10 @@ steps:
     for where, text in texts.items():
         for form in FORMS:
             assert form not in text, f"secret form {form!r} leaked into {where}"
+        for prefix in (b"", b"u:", b"us:"):
+            blob = base64.b64encode(prefix + _RAW + b"!").decode()
+            assert blob[4:-4] not in text, f"the canary inside base64 {blob!r} leaked into {where}"
+    assert "code/forms | form " + "•••" in texts["stdout"]
     # the secret really was used: it reached the env file and the remote command
     assert CANARY in env_file.read_text()
     for path in (journal, report):

@@ -102,3 +102,25 @@ async def test_openssh_with_a_stale_known_hosts_is_refused(openssh: tuple[int, P
     assert result.hosts[0].status == "unreachable"
     assert result.hosts[0].error.startswith(f"host key of 127.0.0.1:{port} changed")
 
+
+
+async def test_a_background_process_holding_the_channel_open_does_not_keep_the_action_running(
+        openssh: tuple[int, Path], client_key: Path) -> None:
+    port, known_hosts = openssh
+    output = Output()
+    plan = openssh_plan(port, known_hosts, client_key, "sleep 300 & echo $!; echo done", timeout=60)
+    started = time.monotonic()
+    result = await run_safely(plan.steps[0].actions[0], make_ctx(plan, output))
+    took = time.monotonic() - started
+    host = f"127.0.0.1:{port}"
+    pid = int(output.lines("stdout", host=host)[0])
+    try:
+        assert result.status == "ok", result.error
+        assert took < 15, f"the action waited {took:.1f}s for a background process"  # grace: 2 s
+        assert output.lines("stdout", host=host)[1:] == ["done"]
+        assert any("channel closed" in line for line in output.lines("info", host=host))
+    finally:
+        try:
+            os.kill(pid, 9)  # sshd runs it on this machine: it stays after the channel closes (said in the line)
+        except ProcessLookupError:
+            pass

@@ -18,6 +18,7 @@ from rollback_tui.engine.journal import read_journal
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import LiveDriver
+from tests.adapters_web.flagd_peer import assert_served_off
 from harness import settle
 
 PY = sys.executable
@@ -105,6 +106,7 @@ async def test_demo_through_seven_steps_with_keys_only(tmp_path: Path) -> None:
     assert approvals == [("devops-lead", "alice"), ("tech-lead", "alice")]
     assert finished_state(journal) == "completed" and code == 0
     assert (tmp_path / "s.md").exists()
+    assert_served_off(sandbox.layout.flags, ["new-checkout"])  # what SDKs get after the completed rollback
 
 
 def shell_plan(tmp_path: Path, *, code_verify_ok: bool, validate_ok: bool = True) -> Path:

@@ -6,6 +6,7 @@ from typing import Any
 
 from rollback_tui.engine import events as ev
 from rollback_tui.ui.app import CockpitApp
+from rollback_tui.ui.decision import DecisionPane
 from rollback_tui.ui.drivers import ScriptDriver
 from rollback_tui.ui.modals import ConfirmPrompt, TextPrompt
 from rollback_tui.ui.screens import ApprovalsScreen, InputsScreen, PlanReviewScreen
@@ -114,4 +115,26 @@ async def test_footer_shows_only_the_choices_offered() -> None:
         shown = {binding.action for (_node, binding, enabled, _tip) in app.screen.active_bindings.values()
                  if enabled and binding.action.startswith("decide")}
         assert shown == {"decide('go')", "decide('no_go')", "decide('abort')"}
+        app._ask[1].cancel()  # type: ignore[index]
+
+
+async def test_a_check_that_reads_nothing_back_is_shown_unverified() -> None:
+    c = Clock()
+    checks = [{"check": "rollback.sql on sqlite:///app.db", "expected": "a verify_query in the plan", "ok": False,
+               "observed": "unverified: no verify_query", "action": "fix", "category": "data", "readback": "none"},
+              {"check": "integrity of sqlite:///app.db", "expected": "ok", "observed": "ok", "ok": True,
+               "action": "fix", "category": "data", "readback": "safety"}]
+    events = before_execution(c)[:1] + [
+        ev.StepStarted(step="database", **c()),
+        ev.DecisionRequested(request_id=1, kind="action_failed", step="database", action="fix",
+                             question="database/fix failed: unverified: database/fix has no read-back",
+                             options=["retry", "manual", "abort", "halt"], needs_reason=["manual", "abort", "halt"],
+                             evidence=ev.Evidence(verifications=checks), **c())]
+    app = CockpitApp(ScriptDriver(events, make_made=made), clock=fixed_clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_request(pilot, "action_failed", "database")
+        await settle(pilot)
+        shown = str(app.main_screen.query_one(DecisionPane).render())
+        assert "✖ unverified rollback.sql on sqlite:///app.db" in shown
+        assert "✔ pass integrity of sqlite:///app.db" in shown
         app._ask[1].cancel()  # type: ignore[index]
