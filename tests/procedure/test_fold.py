@@ -205,3 +205,19 @@ def test_fold_upto_is_the_state_after_the_first_n_events() -> None:
             expected.apply(event)
         assert partial.snapshot() == expected.snapshot()
     assert fold(script.events).snapshot() == script.state.snapshot()
+
+
+def test_a_notice_after_the_go_announces_and_a_failed_notice_done_by_hand_finishes_the_step() -> None:
+    script = Script()
+    script.start()
+    script.run_step("validate")
+    script.ask("gate", "validate", ["go", "no_go", "abort"], "go")
+    script.add(ev.ActionStarted(step="validate", action="notify", kind="http", after_decision=True))
+    assert script.state.step("validate").state is S.announcing
+    script.add(ev.ActionFinished(step="validate", action="notify", status="failed"))
+    script.ask("action_failed", "validate", ["retry", "manual", "abort", "halt"], "manual", "phoned", action="notify")
+    assert script.state.step("validate").state is S.announcing  # back to announcing, not to running
+    script.add(ev.StepFinished(step="validate", status="manual"))
+    assert script.state.step("validate").state is S.manual
+    script.add(ev.SessionInterrupted(reason="SIGINT"))
+    assert script.state.step("validate").state is S.manual

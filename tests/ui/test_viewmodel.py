@@ -65,7 +65,8 @@ def test_a_viewer_notes_a_move_the_table_refuses_and_goes_on() -> None:
     from rollback_tui.engine import events as ev
 
     view.apply(ev.StepFinished(seq=2, step="code", status="done"))
-    assert view.problems == ["event 2: step code cannot go from pending to done; from pending: not_applicable, running"]
+    [problem] = view.problems
+    assert problem.startswith("event 2: step code cannot go from pending to done; from pending: ")
     assert view.step("code").state == "pending" and view.events == 2
 
 
