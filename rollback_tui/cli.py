@@ -223,8 +223,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     except Exception as exc:  # a bug: one line on screen, the traceback in a file
         crash = _write_crash_log()
-        print(f"rollback-tui: internal error: {type(exc).__name__}: {exc}\n  details: {crash}\n"
-              "  the journal is intact; 'rollback-tui resume JOURNAL' continues the session", file=sys.stderr)
+        # only a session has a journal to speak of; validate, plan and schema never run anything
+        after = {"run": "\n  the journal is intact; 'rollback-tui resume JOURNAL' continues the session",
+                 "resume": "\n  the journal is intact; 'rollback-tui resume JOURNAL' continues the session",
+                 "validate": "\n  nothing was run", "plan": "\n  nothing was run", "schema": ""}.get(args.command, "")
+        print(f"rollback-tui: internal error: {type(exc).__name__}: {exc}\n  details: {crash}{after}",
+              file=sys.stderr)
         return EXIT_INTERNAL
 
 

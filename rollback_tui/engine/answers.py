@@ -36,6 +36,8 @@ from typing import Any
 
 from rollback_tui.engine.decisions import NEEDS_REASON
 from rollback_tui.errors import PlanError
+from rollback_tui.people import person_key
+from rollback_tui.plan.types import NAME_MAX, TEXT_MAX
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
 from rollback_tui.safeio import FileRefused, read_regular
 
@@ -129,6 +131,10 @@ class _Parser:
             if not isinstance(reason, str):
                 self.problem(path + ("reason",), "a reason is text")
                 reason = ""
+            elif len(reason) > TEXT_MAX:
+                self.problem(path + ("reason",), f"a reason of {len(reason):,} characters is too long "
+                                                 f"(at most {TEXT_MAX:,})")
+                reason = ""
         else:
             self.problem(path, f"expected an answer (one of: {', '.join(sorted(allowed))}) or {{choice, reason}}")
             return None
@@ -183,7 +189,9 @@ def parse_answers(text: str, path: Path) -> Answers:
     for key in data:
         if key not in _TOP:
             parser.problem((key,), f"unknown key {key!r}; an answers file has: {', '.join(sorted(_TOP))}", key=True)
-    if isinstance(data.get("operator"), str):
+    if isinstance(data.get("operator"), str) and len(data["operator"]) > NAME_MAX:
+        parser.problem(("operator",), f"operator: a name of at most {NAME_MAX} characters")
+    elif isinstance(data.get("operator"), str):
         answers.operator = data["operator"].strip()
     elif "operator" in data:
         parser.problem(("operator",), "operator is a name")
@@ -199,6 +207,14 @@ def parse_answers(text: str, path: Path) -> Answers:
         approvals = {}
     for role, value in approvals.items():
         where = parser.where(("approvals", role))
+        name = value if isinstance(value, str) else value.get("name") if isinstance(value, dict) else None
+        if isinstance(name, str) and len(name) > NAME_MAX:
+            parser.problem(("approvals", role), f"an approver's name of {len(name):,} characters is too long "
+                                                f"(at most {NAME_MAX})")
+            continue
+        if isinstance(name, str) and name.strip() and not person_key(name):
+            parser.problem(("approvals", role), "the approver's name is only invisible characters; write the name")
+            continue
         if isinstance(value, str) and value.strip():
             answers.approvals[str(role)] = (value.strip(), AnswerSpec("approve", where=where))
         elif isinstance(value, dict) and isinstance(value.get("name"), str):
@@ -230,7 +246,9 @@ def parse_answers(text: str, path: Path) -> Answers:
         parser.problem(("manual",), "manual maps step/action to the note of what was done by hand")
         manual = {}
     for key, note in manual.items():
-        if isinstance(note, str) and note.strip():
+        if isinstance(note, str) and len(note) > TEXT_MAX:
+            parser.problem(("manual", key), f"a note of at most {TEXT_MAX:,} characters")
+        elif isinstance(note, str) and note.strip():
             answers.manual[str(key)] = AnswerSpec("manual", note.strip(), where=parser.where(("manual", key)))
         else:
             parser.problem(("manual", key), "a manual procedure needs a note of what was done by hand")

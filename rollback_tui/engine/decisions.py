@@ -123,12 +123,17 @@ class AnswersDecisions:
                 problems.append(f"{self._at('approvals', role_id)}: the plan has no role {role_id!r}; "
                                 f"its roles: {', '.join(roles) or 'none'}")
         if not self.allow_same_person:
-            seen: dict[str, str] = {}
+            from rollback_tui.people import person_key
+
+            seen: dict[str, tuple[str, str]] = {}
             for role_id, (name, spec) in self.answers.approvals.items():
-                if spec.choice == "approve" and name in seen:
-                    problems.append(f"{self._at('approvals', role_id)}: {name} already approves as {seen[name]}; "
+                key = person_key(name)
+                if spec.choice == "approve" and key in seen:
+                    first, other = seen[key]
+                    who = name if first == name else f"{name!r} is the same person as {first!r}, who"
+                    problems.append(f"{self._at('approvals', role_id)}: {who} already approves as {other}; "
                                     "the plan requires a different person for each role (approvals.allow_same_person)")
-                seen.setdefault(name, role_id)
+                seen.setdefault(key, (name, role_id))
         step_ids = {step.value for step in STEP_ORDER}
         for step_id in self.answers.steps:
             if step_id not in step_ids:

@@ -129,6 +129,17 @@ class ApprovalGiven(EventBase):
     role_title: str
     gate: Literal["execution", "validation"]
     name: str
+    same_person_as: str = ""
+    """The other role this person already approved for (names compared as people: rollback_tui/people.py), when
+    the plan allows one person to hold two roles; '' otherwise."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_same_person(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`same_person_as` is written only when set, so every other approval keeps the bytes it had before."""
+        data = handler(self)
+        if not data.get("same_person_as", True):
+            del data["same_person_as"]
+        return data
 
 
 # ---------------------------------------------------------------- steps and actions

@@ -60,7 +60,8 @@ def _text(event: Any) -> list[str]:
     if kind == "plan_reviewed":
         return [f"plan review: {'approved' if event.approved else 'REJECTED'} by {event.actor}"]
     if kind == "approval_given":
-        return [f"approval: {event.role_title} ({event.role}) approves {event.gate}: {event.name}"]
+        also = f" (same person as the {event.same_person_as} approver)" if event.same_person_as else ""
+        return [f"approval: {event.role_title} ({event.role}) approves {event.gate}: {event.name}{also}"]
     if kind == "step_started":
         again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
         return [f"step {event.step}: started{again}"]

@@ -74,8 +74,9 @@ from rollback_tui.engine.events import (
 from rollback_tui.engine.output import OutputBatcher
 from rollback_tui.engine.replay import Record, Replay
 from rollback_tui.errors import JournalError, RollbackError
+from rollback_tui.people import person_key, same_person_as
 from rollback_tui.plan.models import Plan, Step
-from rollback_tui.plan.types import SCOPE_STEP, STEP_ORDER, Scope, StepId
+from rollback_tui.plan.types import NAME_MAX, SCOPE_STEP, STEP_ORDER, Scope, StepId
 from rollback_tui.procedure.choices import GATES
 from rollback_tui.procedure.exits import abort_state, signals_for
 from rollback_tui.secrets import SecretStore
@@ -431,12 +432,15 @@ class Runner:
             def same_person(made: DecisionMade, role_id: str = role.id) -> str:
                 if made.choice != "approve":
                     return ""
-                if not made.by:
+                if not person_key(made.by):
                     return "an approval needs the approver's name"
-                for other, name in self._approvers.items():
-                    if other != role_id and name == made.by and not self.plan.approvals.allow_same_person:
-                        return (f"{made.by} already approved as {other}; the plan requires a different person "
-                                f"for {role_id}")
+                if len(made.by) > NAME_MAX:
+                    return f"an approver's name has at most {NAME_MAX} characters"
+                other = same_person_as(made.by, self._approvers, role_id)
+                if other and not self.plan.approvals.allow_same_person:
+                    name = self._approvers[other]
+                    who = made.by if name == made.by else f"{made.by!r} is the same person as {name!r}, who"
+                    return f"{who} already approved as {other}; the plan requires a different person for {role_id}"
                 return ""
 
             made = await self._ask("approval", step=step, subject=role.id,
@@ -446,9 +450,10 @@ class Runner:
                 if gate == "execution":
                     raise _Stop("blocked", f"{role.title} rejected the rollback execution: {made.reason}")
                 return made
+            also = same_person_as(made.by, self._approvers, role.id)  # allowed by the plan: shown, not hidden
             self._approvers[role.id] = made.by
             self._emit(ApprovalGiven(role=role.id, role_title=role.title, gate=gate, name=made.by,  # type: ignore[arg-type]
-                                     actor=self.operator))
+                                     same_person_as=also, actor=self.operator))
         return None
 
     # ------------------------------------------------------------ steps

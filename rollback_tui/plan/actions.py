@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from rollback_tui.plan.types import Duration, Strict
+from rollback_tui.plan.types import NAME_MAX, TEXT_MAX, Duration, Strict
 
 SECRET_REF = re.compile(r"\$\{secrets\.[A-Za-z_][A-Za-z0-9_-]*\}")
 _CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token", "cookie"}
@@ -43,18 +43,18 @@ class Retry(Strict):
     attempts: int = Field(1, ge=1, le=20)
     """Total attempts, the first included."""
     delay: Duration = 2.0
-    """Pause between attempts."""
+    """Pause between attempts (at most 7 days)."""
 
 
 class ActionBase(Strict):
     """Fields every action has."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=NAME_MAX)
     """Unique name of the action within its step."""
-    description: str = ""
+    description: str = Field("", max_length=TEXT_MAX)
     """What the action does, in the operator's words (shown in the plan review)."""
     timeout: Duration = 300.0
-    """The action is cancelled (and its processes killed) after this long."""
+    """The action is cancelled (and its processes killed) after this long (at most 7 days)."""
     retry: Retry = Field(default_factory=Retry)
     """Automatic retries before the operator is asked."""
     manual: bool = False
@@ -82,7 +82,7 @@ class ShellAction(ActionBase):
     """Working directory."""
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment variables (may reference secrets)."""
-    expect_exit: int = 0
+    expect_exit: int = Field(0, ge=0, le=255)
     """Exit status that counts as success."""
     verify_argv: list[str] | None = None
     """Optional read-back command whose success proves the state."""
@@ -107,7 +107,7 @@ class SshAction(ActionBase):
     """Name of a host group under `host_groups:`."""
     command: str
     """The remote command line (the remote shell interprets it)."""
-    expect_exit: int = 0
+    expect_exit: int = Field(0, ge=0, le=255)
     """Exit status that counts as success on a host."""
     concurrency: int | None = Field(None, ge=1, le=500)
     """Overrides the host group's concurrency."""
@@ -196,7 +196,7 @@ class GitAction(ActionBase):
     """`checkout` moves HEAD to `ref`; `revert` reverts `ref` (a merge commit with `mainline`)."""
     ref: str
     """Tag, branch or commit to move to (checkout) or to revert (revert)."""
-    mainline: int = 1
+    mainline: int = Field(1, ge=1, le=64)
     """Parent number kept when reverting a merge commit."""
     version_url: str | None = None
     """Optional HTTP endpoint whose answer must report the target version."""
@@ -216,7 +216,7 @@ class KubectlAction(ActionBase):
     """Namespace."""
     mode: Literal["undo", "set_image"] = "undo"
     """`undo` (optionally to a revision) or `set_image`."""
-    to_revision: int | None = None
+    to_revision: int | None = Field(None, ge=0, le=2**31 - 1)
     """Revision for `rollout undo --to-revision`."""
     container: str | None = None
     """Container name for `set image`."""
@@ -236,7 +236,7 @@ class HelmAction(ActionBase):
     kind: Literal["helm"]
     release: str
     """Release name."""
-    revision: int
+    revision: int = Field(ge=0, le=2**31 - 1)
     """Revision to roll back to."""
     namespace: str = "default"
     """Namespace."""
@@ -366,7 +366,8 @@ class HttpAction(ActionBase):
     """Message text (slack and jira_comment presets)."""
     issue: str | None = None
     """Jira issue key (jira_comment preset)."""
-    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=lambda: [200, 201, 202, 204],
+                                                                     min_length=1, max_length=100)
     """Statuses that count as success."""
 
     _check_headers = field_validator("headers")(classmethod(lambda cls, v: check_headers(v)))

@@ -13,6 +13,10 @@ from rollback_tui.plan.types import (
     STEP_ORDER,
     STEP_QUESTIONS,
     STEP_TITLES,
+    ITEMS_MAX,
+    LINE_MAX,
+    NAME_MAX,
+    TEXT_MAX,
     Duration,
     Scope,
     StepId,
@@ -29,28 +33,28 @@ Gate = Literal["execution", "validation"]
 class Metadata(Strict):
     """Who and what the rollback is about."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     """Short name of the rollback (used in file names and the header)."""
-    incident: str = ""
+    incident: str = Field("", max_length=NAME_MAX)
     """Incident id, e.g. INC-4211."""
-    service: str = ""
+    service: str = Field("", max_length=NAME_MAX)
     """The service being rolled back."""
-    environment: str = ""
+    environment: str = Field("", max_length=NAME_MAX)
     """Environment, e.g. production."""
-    owner: str = ""
+    owner: str = Field("", max_length=NAME_MAX)
     """Owning team (seed: DevOps Team / Feature Development Team)."""
-    ticket: str = ""
+    ticket: str = Field("", max_length=LINE_MAX)
     """Ticket URL (Jira or similar)."""
-    trigger: str = ""
+    trigger: str = Field("", max_length=TEXT_MAX)
     """Why the rollback was invoked (seed §2): failed deployment, failed validation, alert, ..."""
 
 
 class Role(Strict):
     """An approving role (seed §7 'Who/what can approve completion')."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
     """Role id, e.g. devops-lead."""
-    title: str
+    title: str = Field(max_length=NAME_MAX)
     """Role title shown on screen, e.g. DevOps Lead."""
     approves: list[Gate] = Field(min_length=1)
     """Which gates this role approves: execution, validation."""
@@ -66,10 +70,11 @@ def _default_roles() -> list[Role]:
 class Approvals(Strict):
     """Who must sign off, and whether one person may hold two roles."""
 
-    roles: list[Role] = Field(default_factory=_default_roles)
+    roles: list[Role] = Field(default_factory=_default_roles, min_length=1, max_length=20)
     """Roles; by default the seed's DevOps Lead (execution) and Technical Lead (validation)."""
     allow_same_person: bool = False
-    """Allow one name to approve for two roles."""
+    """Allow one person to approve for two roles. Names are compared as people (case, width, invisible characters
+    and look-alike letters do not make a different person); an allowed repeat is shown on screen and in the report."""
 
 
 class InputCheck(Strict):
@@ -93,9 +98,9 @@ class InputCheck(Strict):
 class Artifact(Strict):
     """A required artifact (seed §3 'Artifacts')."""
 
-    id: str
+    id: str = Field(min_length=1, max_length=NAME_MAX)
     """Name, e.g. deployment-snapshot."""
-    description: str = ""
+    description: str = Field("", max_length=TEXT_MAX)
     """What it is and where it comes from."""
     check: InputCheck | None = None
     """How its presence is checked: `path`, `url` or `argv`. Without a check the operator confirms it."""
@@ -108,9 +113,9 @@ class Artifact(Strict):
 class DecisionInput(Strict):
     """A decision that must already be made (seed §3 'Decisions already made')."""
 
-    id: str
+    id: str = Field(min_length=1, max_length=NAME_MAX)
     """Name, e.g. rollback-approved."""
-    description: str
+    description: str = Field(max_length=TEXT_MAX)
     """The decision, e.g. 'Rollback decision made and approved'."""
     made_by: str = ""
     """Who made it (name or role)."""
@@ -125,16 +130,16 @@ class Constraints(Strict):
     """The rollback window; warnings at 50 %, 80 % and 100 %."""
     system_state: str = ""
     """What must be true of the system for a rollback (the operator confirms it)."""
-    team: list[str] = Field(default_factory=list)
+    team: list[str] = Field(default_factory=list, max_length=ITEMS_MAX)
     """The rollback team (names or rotations) that must be available."""
 
 
 class Inputs(Strict):
     """Required inputs (seed §3)."""
 
-    artifacts: list[Artifact] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(default_factory=list, max_length=ITEMS_MAX)
     """Deployment snapshot, rollback plan, documentation, flag configuration, scripts, infrastructure procedures."""
-    decisions: list[DecisionInput] = Field(default_factory=list)
+    decisions: list[DecisionInput] = Field(default_factory=list, max_length=ITEMS_MAX)
     """Rollback approved, scope determined."""
     constraints: Constraints = Field(default_factory=Constraints)
     """Window, system state, team."""
@@ -149,9 +154,9 @@ class RollbackPlanSpec(Strict):
     """How to roll back."""
     order: list[Scope] = Field(default_factory=lambda: list(DEFAULT_ORDER))
     """Order of rollback (the seed's: flags, code, configuration, database, infrastructure)."""
-    risks: list[str] = Field(default_factory=list)
+    risks: list[str] = Field(default_factory=list, max_length=ITEMS_MAX)
     """Risks and unknowns."""
-    validation_points: list[str] = Field(default_factory=list)
+    validation_points: list[str] = Field(default_factory=list, max_length=ITEMS_MAX)
     """When and how rollback success is validated."""
 
 
@@ -177,7 +182,7 @@ class SshOptions(Strict):
 class HostGroup(SshOptions):
     """Hosts reached over SSH."""
 
-    hosts: list[str] = Field(min_length=1)
+    hosts: list[str] = Field(min_length=1, max_length=10_000)
     """Host names or addresses, optionally host:port."""
     concurrency: int = Field(20, ge=1, le=500)
     """Hosts contacted at once."""
@@ -221,11 +226,11 @@ class Step(Strict):
     """Defaults to the seed's title."""
     question: str | None = None
     """The go/no-go question; defaults to the seed's."""
-    notes: str = ""
+    notes: str = Field("", max_length=TEXT_MAX)
     """Guidance shown to the operator."""
-    actions: list[Action] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list, max_length=ITEMS_MAX)
     """Actions, run in order."""
-    verify: list[StepCheck] = Field(default_factory=list)
+    verify: list[StepCheck] = Field(default_factory=list, max_length=ITEMS_MAX)
     """Checks run after the actions; their results are the evidence for go/no-go."""
     budget: Budget | None = None
     """This step's budget of attempts (retries, reassess, no-go + retry); default: the plan's `budget`."""
@@ -267,7 +272,7 @@ class Plan(Strict):
     """Secrets, referenced as `${secrets.NAME}`; read from `env` or `file`, never inline."""
     host_groups: dict[str, HostGroup] = Field(default_factory=dict)
     """SSH host groups."""
-    health: list[Probe] = Field(default_factory=list)
+    health: list[Probe] = Field(default_factory=list, max_length=ITEMS_MAX)
     """Probes the monitor runs for the whole session."""
     steps: list[Step] = Field(min_length=1)
     """The steps, in the seed's order; steps left out are not applicable."""

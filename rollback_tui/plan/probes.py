@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
-from rollback_tui.plan.types import Duration, Strict
+from rollback_tui.plan.types import NAME_MAX, TEXT_MAX, Duration, Strict
+
+Status = Annotated[int, Field(ge=100, le=599)]
 
 CheckCategory = Literal["health", "functionality", "data", "state"]
 
@@ -14,21 +16,21 @@ CheckCategory = Literal["health", "functionality", "data", "state"]
 class ProbeBase(Strict):
     """Fields every probe has."""
 
-    id: str | None = None
+    id: str | None = Field(None, max_length=NAME_MAX)
     """Name of the probe; required under `health:`, optional for an inline step check."""
-    description: str = ""
+    description: str = Field("", max_length=TEXT_MAX)
     """What the probe proves, in the operator's words."""
     category: CheckCategory = "health"
     """What the check validates in step 7: system health, functionality (smoke requests) or data."""
-    interval: Duration = 5.0
-    """How often the monitor samples the probe."""
+    interval: Annotated[Duration, Field(ge=0.01)] = 5.0
+    """How often the monitor samples the probe (at least 10 ms)."""
     timeout: Duration = 3.0
     """How long one sample may take before it counts as failed."""
-    degraded_after: int = Field(1, ge=1)
+    degraded_after: int = Field(1, ge=1, le=1000)
     """Consecutive failures before the state becomes degraded."""
-    down_after: int = Field(3, ge=1)
+    down_after: int = Field(3, ge=1, le=1000)
     """Consecutive failures before the state becomes down."""
-    healthy_after: int = Field(1, ge=1)
+    healthy_after: int = Field(1, ge=1, le=1000)
     """Consecutive successes before a failing probe is healthy again."""
     trigger: bool = False
     """Raise a rollback-trigger alert when this probe goes down during a session."""
@@ -44,7 +46,7 @@ class HttpProbe(ProbeBase):
     """HTTP method."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Request headers; credentials must be `${secrets.NAME}` references."""
-    expect_status: int | list[int] = 200
+    expect_status: Status | list[Status] = 200
     """Status code(s) that count as success."""
     max_latency: Duration | None = None
     """Slower answers count as degraded, not healthy."""
@@ -74,7 +76,7 @@ class CommandProbe(ProbeBase):
     kind: Literal["command"]
     argv: list[str] = Field(min_length=1)
     """The command as an argument list (never run through a shell)."""
-    expect_exit: int = 0
+    expect_exit: int = Field(0, ge=0, le=255)
     """Exit status that counts as success."""
     output_contains: str | None = None
     """Text the output must contain."""
@@ -88,9 +90,9 @@ class SshProbe(ProbeBase):
     """Name of a host group under `host_groups:`."""
     command: str
     """The remote command line."""
-    min_ok: int | None = Field(None, ge=0)
+    min_ok: int | None = Field(None, ge=0, le=10_000)
     """Hosts that must pass for healthy; default all of them."""
-    expect_exit: int = 0
+    expect_exit: int = Field(0, ge=0, le=255)
     """Exit status that counts as success on a host."""
 
 

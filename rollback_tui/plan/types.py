@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -20,23 +21,45 @@ from rollback_tui.procedure.steps import (
 )
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+#: Lengths of text fields: names and ids, one-line values, and free text (descriptions, notes).
+NAME_MAX = 200
+LINE_MAX = 2000
+TEXT_MAX = 20_000
+#: Items of the lists a plan holds (actions of a step, risks, artifacts, ...); hosts of a group have their own.
+ITEMS_MAX = 500
+
+#: The longest duration a plan may give (a timeout, a retry delay, the window): 7 days.
+MAX_DURATION = 7 * 24 * 3600.0
 
 
 def parse_duration(value: Any) -> float:
-    """Turn `90`, `1.5`, `"30s"`, `"5m"`, `"1h"` or `"250ms"` into seconds."""
+    """Turn `90`, `1.5`, `"30s"`, `"5m"`, `"1h"` or `"250ms"` into seconds (finite, 0 to 7 days)."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '1h'")
+    seconds: float | None = None
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer beyond a float: certainly longer than the limit
+            seconds = 1e308
+    elif isinstance(value, str) and len(value) <= 40:
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNIT[match.group(2)]
-    raise ValueError(f"{value!r} is not a duration; write seconds (90) or '30s', '5m', '1h', '250ms'")
+            seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    if seconds is None:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ValueError(f"{shown} is not a duration; write seconds (90) or '30s', '5m', '1h', '250ms'")
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds (not .inf or .nan)")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{format_duration(seconds) if seconds < 1e12 else f'{seconds:g}s'} is longer than the "
+                         f"limit of 7 days ({MAX_DURATION:g}s)")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -62,10 +85,10 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+                {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
+                {"type": "string", "pattern": r"^\s*\d{1,12}(\.\d{1,9})?\s*(ms|s|m|h)?\s*$", "maxLength": 40},
             ],
-            "description": "Seconds, or a string such as '30s', '5m', '1h', '250ms'.",
+            "description": "Seconds, or a string such as '30s', '5m', '1h', '250ms'; at most 7 days.",
         }
     ),
 ]

@@ -2,18 +2,84 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 Path_ = tuple[Any, ...]
 
+#: Limits of every YAML file the tool reads (plans, answers files, themes, keymaps): each is far above what a
+#: real file needs and far below what exhausts memory, time or the interpreter's stack.
+MAX_DOCUMENT_CHARS = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 100
+MAX_NODES = 100_000
+MAX_INT_DIGITS = 30
+MAX_INT = 2**63 - 1
+
+
+class YamlLimit(yaml.MarkedYAMLError):
+    """A file goes past one of the limits above; `problem_mark` is where."""
+
 
 class StrictLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans (only true/false; 'on', 'off', 'no' stay strings) and dates as strings."""
+    """SafeLoader with YAML 1.2 booleans (only true/false; 'on', 'off', 'no' stay strings) and dates as strings.
+
+    Composing is bounded: nesting depth is checked before each collection is composed (so a deep file is refused
+    at its 65th level, long before the recursive composer could exhaust the stack), a self-referencing alias is
+    refused, and aliases and nodes are counted as expanded (a 'billion laughs' file stops at MAX_NODES)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._nodes = 0
+        self._sizes: dict[str, int] = {}
+        """anchor -> how many nodes its value expands to."""
+        self._open: list[str] = []
+        """anchors whose value is being composed (an alias to one of them refers to itself)."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            if event.anchor in self._open:
+                raise YamlLimit(None, None, f"alias *{event.anchor} refers to the value that contains it "
+                                "(a self-referencing alias); remove it", event.start_mark)
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise YamlLimit(None, None, f"more than {MAX_ALIASES} aliases; write the values out", event.start_mark)
+            self._count(self._sizes.get(event.anchor or "", 1), event)
+            return super().compose_node(parent, index)
+        self._count(1, event)
+        collection = isinstance(event, CollectionStartEvent)
+        if collection:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise YamlLimit(None, None, f"nested more than {MAX_DEPTH} levels deep; flatten it", event.start_mark)
+        anchor, before = event.anchor, self._nodes - 1
+        if anchor is not None:
+            self._open.append(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            if anchor is not None:
+                self._open.pop()
+            if collection:
+                self._depth -= 1
+        if anchor is not None:
+            self._sizes[anchor] = self._nodes - before
+        return node
+
+    def _count(self, nodes: int, event: Any) -> None:
+        self._nodes += nodes
+        if self._nodes > MAX_NODES:
+            raise YamlLimit(None, None, f"more than {MAX_NODES:,} values (aliases expanded); "
+                                      "use fewer aliases or split the file", event.start_mark)
 
 
 _DROPPED = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
@@ -64,6 +130,12 @@ class YamlDocument:
         self.positions = Positions()
         self.problems: list[YamlProblem] = []
         self.data: Any = None
+        if len(text) > MAX_DOCUMENT_CHARS:
+            line = text.count("\n", 0, MAX_DOCUMENT_CHARS) + 1
+            col = MAX_DOCUMENT_CHARS - (text.rfind("\n", 0, MAX_DOCUMENT_CHARS) + 1) + 1
+            self.problems.append(YamlProblem(line, col, f"the file is longer than {MAX_DOCUMENT_CHARS:,} characters "
+                                                        f"({len(text):,}); split it or remove what is not needed"))
+            return
         try:
             self._loader = StrictLoader(text)
         except yaml.reader.ReaderError as exc:
@@ -73,6 +145,11 @@ class YamlDocument:
             return
         try:
             node = self._loader.get_single_node()
+        except YamlLimit as exc:
+            mark = exc.problem_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            self.problems.append(YamlProblem(line, col, f"YAML limit, refused: {exc.problem}"))
+            return
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -122,9 +199,36 @@ class YamlDocument:
         if isinstance(node, SequenceNode):
             return [self._build(item, path + (index,)) for index, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
+        line, col = self._pos(node)
+        where = _dotted(path)
+        where = f"{where}: " if where else ""
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value) > MAX_INT_DIGITS:
+            self.problems.append(YamlProblem(line, col, f"{where}an integer of {len(node.value):,} characters is out "
+                                                        f"of range (at most {MAX_INT:,})"))
+            return None
         try:
-            return self._loader.construct_object(node, deep=True)
+            value = self._loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            line, col = self._pos(node)
             self.problems.append(YamlProblem(line, col, f"YAML value: {getattr(exc, 'problem', exc)}"))
             return None
+        except (ValueError, OverflowError) as exc:  # int() and float() of odd forms (sexagesimal, long digits)
+            self.problems.append(YamlProblem(line, col, f"{where}not a usable number: {exc}"))
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problems.append(YamlProblem(line, col, f"{where}{node.value!r} is not a finite number "
+                                                        "(.inf and .nan are not allowed)"))
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            self.problems.append(YamlProblem(line, col, f"{where}{node.value} is out of range (at most {MAX_INT:,})"))
+            return None
+        return value
+
+
+def _dotted(path: Path_) -> str:
+    """`steps[0].retry.delay` for a path; '' for the top level or a mapping key."""
+    if "<key>" in path:
+        return ""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

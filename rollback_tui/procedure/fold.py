@@ -268,7 +268,7 @@ class SessionState:
 
     def _approval_given(self, event: Any) -> None:
         self.approvals.append({"role": event.role, "role_title": event.role_title, "gate": event.gate,
-                               "name": event.name})
+                               "name": event.name, "same_person_as": getattr(event, "same_person_as", "")})
 
     def _step_started(self, event: Any) -> None:
         step = self.step(event.step)

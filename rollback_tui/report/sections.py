@@ -228,8 +228,18 @@ def approvals(f: Facts) -> list[str]:
         for gate in role.get("approves", []) or [""]:
             given = [a for a in f.approvals if a.role == role.get("id") and (a.gate == gate or not gate)]
             seen.update(id(a) for a in given)
-            names = ", ".join(inline(a.name) for a in given) or "— not given"
+            names = ", ".join(_approver(a, roles) for a in given) or "— not given"
             rows.append([inline(role.get("title") or role.get("id")), inline(gate), names,
                          ", ".join(when(a.ts) for a in given) or "—"])
-    rows += [[inline(a.role_title or a.role), a.gate, inline(a.name), when(a.ts)] for a in f.approvals if id(a) not in seen]
+    rows += [[inline(a.role_title or a.role), a.gate, _approver(a, roles), when(a.ts)] for a in f.approvals
+             if id(a) not in seen]
     return table(["Role", "Gate", "Approved by", "When (UTC)"], rows) or ["No approvals recorded."]
+
+
+def _approver(approval: Any, roles: list[dict[str, Any]]) -> str:
+    """The approver's name, and, when the plan let one person hold two roles, which other role they hold."""
+    other = getattr(approval, "same_person_as", "")
+    if not other:
+        return inline(approval.name)
+    title = next((r.get("title") or other for r in roles if r.get("id") == other), other)
+    return f"{inline(approval.name)} (same person as the {inline(title)} approver; the plan allows it)"

@@ -572,11 +572,14 @@ class CockpitApp(App[int]):
         return role_id
 
     def _name_conflict(self, role: str, name: str) -> str:
+        from rollback_tui.people import same_person
+
         if self.view.allow_same_person:
             return ""
         for approval in self.view.approvals:
-            if approval["name"].strip().lower() == name.strip().lower() and approval["role"] != role:
-                return (f"{name} already approved as {approval['role_title']}; this plan needs a different "
+            if approval["role"] != role and same_person(approval["name"], name):
+                who = name if approval["name"] == name else f"{name!r} is the same person as {approval['name']!r}, who"
+                return (f"{who} already approved as {approval['role_title']}; this plan needs a different "
                         f"person for {self._role_title(role)}")
         return ""
 

@@ -167,7 +167,12 @@ class ApprovalsScreen(PhaseScreen):
             gates = ", ".join(role.get("approves") or [])
             if role_id in given:
                 out.append("  ✔ approved ", style=f"bold {colour_of(self, 'done')}")
-                out.append(f"{title} ({gates}) by {given[role_id]['name']}\n")
+                out.append(f"{title} ({gates}) by {given[role_id]['name']}")
+                also = given[role_id].get("same_person_as")
+                if also:  # the plan allows it; the operator still sees that one person holds two roles
+                    out.append(f"  ⚠ same person as the {self._title(view, also)} approver",
+                               style=f"bold {colour_of(self, 'awaiting')}")
+                out.append("\n")
             elif request is not None and request.kind == "approval" and request.subject == role_id:
                 out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting_decision')}")
                 out.append(f"{title} ({gates})\n")
@@ -180,6 +185,10 @@ class ApprovalsScreen(PhaseScreen):
         if request is not None and request.kind == "approval" and not read_only:
             out.append("\nApproving asks for the approver's name.", style="italic")
         return out
+
+    @staticmethod
+    def _title(view: SessionView, role_id: str) -> str:
+        return next((str(r.get("title") or role_id) for r in view.roles if r.get("id") == role_id), role_id)
 
 
 class SummaryScreen(PhaseScreen):

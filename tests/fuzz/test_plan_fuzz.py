@@ -66,7 +66,9 @@ def test_mutated_samples(sample: str, data: st.DataObject) -> None:
             lines[index] = line[2:] if line.startswith("  ") else line
         else:
             token = data.draw(st.sampled_from(["[", "]", "{", ":", "- ", "!!python/object:os.system x", "\t", "'",
-                                               "${nope}", "kind: nonsense", "99999999"]))
+                                               "${nope}", "kind: nonsense", "99999999", "&a ", "*a",
+                                               "*a0", ".inf", ".nan", "-5", "9" * 5000, "[" * 300,
+                                               "{a: &b [*b]}", "1.0e+999", "\u200b"]))
             position = data.draw(st.integers(0, len(line)))
             lines[index] = line[:position] + token + line[position:]
         if not lines:

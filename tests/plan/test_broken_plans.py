@@ -103,6 +103,43 @@ EXPECTED: dict[str, list[str]] = {
     'wrong_type.yaml': [
         "{file}:11:16: steps[0].actions[0].flags: Input should be a valid list (got str 'new-checkout')",
     ],
+    # values out of range: refused with a position
+    'inf_duration.yaml': [
+        "{file}:11:18: steps[0].actions[0].timeout: '.inf' is not a finite number (.inf and .nan are not allowed)",
+    ],
+    'nan_window.yaml': [
+        "{file}:5:13: inputs.constraints.window: '.nan' is not a finite number (.inf and .nan are not allowed)",
+    ],
+    'negative_timeout.yaml': [
+        '{file}:11:18: steps[0].actions[0].timeout: a duration cannot be negative',
+    ],
+    'retry_delay_too_long.yaml': [
+        '{file}:13:18: steps[0].actions[0].retry.delay: 200h is longer than the limit of 7 days (604800s)',
+    ],
+    'too_many_retries.yaml': [
+        '{file}:11:27: steps[0].actions[0].retry.attempts: Input should be less than or equal to 20',
+    ],
+    'window_too_long.yaml': [
+        '{file}:5:13: inputs.constraints.window: 200h is longer than the limit of 7 days (604800s)',
+    ],
+}
+
+HOSTILE = Path(__file__).parent / "hostile"
+#: Hostile YAML (alias bombs, self aliases, 5,000-deep nesting, 5,000-digit integers), kept apart from the broken
+#: corpus because the schema peers that check that corpus are not bounded parsers: these crash or hang them.
+EXPECTED_HOSTILE: dict[str, list[str]] = {
+    'alias_bomb.yaml': [
+        '{file}:10:47: YAML limit, refused: more than 100,000 values (aliases expanded); use fewer aliases or split the file',
+    ],
+    'deep_nesting.yaml': [
+        '{file}:12:73: YAML limit, refused: nested more than 64 levels deep; flatten it',
+    ],
+    'huge_int.yaml': [
+        '{file}:11:22: steps[0].actions[0].expect_exit: an integer of 5,000 characters is out of range (at most 9,223,372,036,854,775,807)',
+    ],
+    'self_alias.yaml': [
+        '{file}:3:10: YAML limit, refused: alias *m refers to the value that contains it (a self-referencing alias); remove it',
+    ],
 }
 
 
@@ -136,3 +173,25 @@ def test_python_tag_is_not_executed(tmp_path: Path) -> None:
     with pytest.raises(PlanError):
         load_plan(plan)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_HOSTILE))
+def test_hostile_plan_gives_exact_positioned_errors(name: str) -> None:
+    path = Path("tests/plan/hostile") / name
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    assert caught.value.problems == [line.replace(FILE, str(path)) for line in EXPECTED_HOSTILE[name]]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_HOSTILE))
+def test_validate_refuses_a_hostile_plan_with_exit_2(name: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "rollback_tui", "validate", f"tests/plan/hostile/{name}"],
+                            capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for line in EXPECTED_HOSTILE[name]:
+        assert line.replace(FILE, f"tests/plan/hostile/{name}") in result.stderr
+
+
+def test_every_hostile_plan_has_an_expectation() -> None:
+    assert sorted(p.name for p in HOSTILE.glob("*.yaml")) == sorted(EXPECTED_HOSTILE)
