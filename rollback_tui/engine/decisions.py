@@ -13,9 +13,6 @@ if TYPE_CHECKING:
     from rollback_tui.engine.answers import Answers, AnswerSpec
     from rollback_tui.plan.models import Plan
 
-#: Choices the engine refuses without a reason (or a note, for manual completion).
-NEEDS_REASON: frozenset[str] = frozenset({"override", "abort", "manual", "mark_done", "reject", "remediate", "reassess"})
-
 
 @dataclass
 class Decision:

@@ -101,6 +101,11 @@ class HostState(StrEnum):
     cancelled = "cancelled"
 
 
+#: What an ActionFinished (and one of its hosts) may report: the states after an attempt.
+ACTION_STATUSES: tuple[str, ...] = tuple(s.value for s in ActionState if s not in (ActionState.pending,
+                                                                                   ActionState.running))
+HOST_STATUSES: tuple[str, ...] = tuple(s.value for s in HostState if s not in (HostState.pending, HostState.running))
+
 #: How a StepFinished status sets the step's state.
 STEP_FINISHED: dict[str, StepState] = {"done": S.done, "manual": S.manual, "failed": S.failed,
                                        "aborted": S.aborted, "not_applicable": S.not_applicable,
