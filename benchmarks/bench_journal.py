@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.journal import Journal, read_journal
+from rollback_tui.record import events as ev
+from rollback_tui.record.journal import Journal, read_journal
 from rollback_tui.engine.states import fold
 
 

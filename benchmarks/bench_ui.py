@@ -91,7 +91,7 @@ steps:
 
 FLOOD = """
 import json, os, sys, threading, time, resource
-from rollback_tui.engine.events import ActionOutput
+from rollback_tui.record.events import ActionOutput
 from rollback_tui.ui.app import CockpitApp
 from textual.binding import Binding
 from textual import events

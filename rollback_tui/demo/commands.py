@@ -9,7 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rollback_tui.cli import EXIT_OK, EXIT_SIGNATURE, EXIT_USAGE, SessionOptions
+from rollback_tui.frontend.options import SessionOptions
+from rollback_tui.procedure.exits import EXIT_OK, EXIT_SIGNATURE, EXIT_USAGE
 from rollback_tui.errors import RollbackError
 
 REPORT_NAME = "checkout-demo-rollback"
@@ -125,7 +126,7 @@ def cmd_demo(opts: SessionOptions) -> int:
             session = dataclasses.replace(opts, plan=sandbox.plan_path, report=report, journal=journal,
                                           sign_key=sign_key, variables={**sandbox.variables, **opts.variables})
             if opts.headless:
-                from rollback_tui.engine.headless import run_plan_headless
+                from rollback_tui.frontend.headless import run_plan_headless
 
                 status = run_plan_headless(
                     sandbox.plan_path, answers=opts.answers or "auto", operator=opts.operator, journal=journal,

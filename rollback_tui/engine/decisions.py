@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from rollback_tui.engine.events import DecisionChoice, DecisionRequested
+from rollback_tui.record.events import DecisionChoice, DecisionRequested
 from rollback_tui.errors import PlanError
 
 if TYPE_CHECKING:

@@ -51,7 +51,7 @@ from typing import Any
 from rollback_tui.adapters.base import ActionContext, CheckResult, run_safely, verify_safely
 from rollback_tui.engine.clock import WindowClock
 from rollback_tui.engine.decisions import DecisionSource
-from rollback_tui.engine.events import (
+from rollback_tui.record.events import (
     ActionFinished,
     ActionStarted,
     ApprovalGiven,
@@ -105,13 +105,13 @@ class Outcome:
 
 
 def _default_check_inputs() -> Callable[[Plan], Awaitable[list[Any]]]:
-    from rollback_tui.plan.inputs import check_inputs
+    from rollback_tui.review.inputs import check_inputs
 
     return check_inputs
 
 
 async def _default_render(plan: Plan, secrets: SecretStore, workdir: Path) -> str:
-    from rollback_tui.plan.render import render_plan
+    from rollback_tui.review.render import render_plan
 
     return await render_plan(plan, secrets, workdir)
 

@@ -16,7 +16,7 @@ from typing import Any
 from rollback_tui import __version__
 from rollback_tui.engine.clock import WindowClock
 from rollback_tui.engine.decisions import DecisionSource
-from rollback_tui.engine.events import (
+from rollback_tui.record.events import (
     Event,
     EventBase,
     ExitState,
@@ -27,7 +27,7 @@ from rollback_tui.engine.events import (
     SessionStarted,
     utcnow,
 )
-from rollback_tui.engine.journal import Journal, Writer
+from rollback_tui.record.journal import Journal, Writer
 from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
 from rollback_tui.errors import JournalError, RollbackError
@@ -328,7 +328,7 @@ class Session:
 
     async def _summaries(self) -> dict[tuple[str, str], str]:
         try:
-            from rollback_tui.plan.render import describe_plan
+            from rollback_tui.review.render import describe_plan
 
             described = await describe_plan(self.plan, self.secrets, self.workdir)
             return {key: description.summary for key, description in described.items()}

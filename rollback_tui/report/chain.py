@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event, dump_event, parse_event
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event, dump_event, parse_event
 
 #: The `prev` of the first line: the hash of a fixed label, so an empty log still has a defined head.
 GENESIS = hashlib.sha256(b"rollback-tui event log v1").hexdigest()

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event
 from rollback_tui.procedure.fold import SessionState
 from rollback_tui.procedure.states import IllegalTransition, StepState
 from rollback_tui.procedure.steps import STEP_IDS, Scope

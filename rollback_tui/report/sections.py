@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.report.facts import SCOPES, Decision, Facts, StepFacts
 from rollback_tui.report.md import clock, code, duration, inline, mark, span, table, when
 

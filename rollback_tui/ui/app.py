@@ -21,6 +21,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from rollback_tui.errors import PlanError
+from rollback_tui.procedure.exits import EXIT_SIGINT as EXIT_INTERRUPTED
+from rollback_tui.procedure.exits import EXIT_USAGE
 from rollback_tui.termsafe import one_line, safe, scrub
 from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
 from rollback_tui.ui.keybar import KeyBar
@@ -57,8 +59,6 @@ def phase_screen(kind: str) -> Screen[Any]:
                                              "approval": screens.ApprovalsScreen, "summary": screens.SummaryScreen}
     return classes[kind]()
 COMPACT_WIDTH = 120
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def utc_now() -> datetime:
@@ -462,7 +462,7 @@ class CockpitApp(App[int]):
 
     def session_result(self, result: Any) -> None:
         """The live session ended: remember the report and exit state for the summary and the exit code."""
-        from rollback_tui.cli import EXIT_FOR_STATE
+        from rollback_tui.procedure.exits import EXIT_FOR_STATE
 
         self.result = result
         exit_state = getattr(result, "exit_state", None)

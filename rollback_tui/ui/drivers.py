@@ -196,7 +196,7 @@ class FollowDriver:
 
     def read_new(self) -> list[Any]:
         """Complete new lines since the last read, parsed; a torn last line waits for the next poll."""
-        from rollback_tui.engine.events import parse_event
+        from rollback_tui.record.events import parse_event
         from rollback_tui.safeio import FileRefused, open_regular, read_fd
 
         try:  # never through a link, never blocking on a FIFO; at most 64 MB a poll

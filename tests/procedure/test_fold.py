@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.procedure.fold import FOLDED, HOT, SessionState, fold
 from rollback_tui.procedure.states import IllegalTransition, StepState
 

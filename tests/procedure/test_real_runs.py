@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rollback_tui.engine.decisions import AnswersDecisions, AutoDecisions
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.journal import read_journal
 from rollback_tui.engine.session import Session
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.procedure.choices import GATES
@@ -173,7 +173,7 @@ async def test_a_halt_blocks_and_the_reopened_session_completes(tmp_path: Path) 
 
 
 async def test_an_illegal_transition_is_a_bug_that_stops_the_session(tmp_path: Path) -> None:
-    from rollback_tui.engine.events import SessionStarted, StepFinished
+    from rollback_tui.record.events import SessionStarted, StepFinished
     from rollback_tui.procedure.states import IllegalTransition
 
     plan = shell_plan(tmp_path, [{"id": "code", "actions": [{"id": "c", "kind": "shell", "argv": ["echo", "x"]}]}])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.engine.answers import _CHOICES, parse_answers
 from rollback_tui.errors import PlanError
 from rollback_tui.procedure.choices import CHOICE_IDS, GATES, KIND_IDS, NEEDS_REASON

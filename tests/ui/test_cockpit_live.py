@@ -14,7 +14,7 @@ import yaml
 from textual.pilot import Pilot
 
 from rollback_tui.cli import SessionOptions
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.journal import read_journal
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import LiveDriver

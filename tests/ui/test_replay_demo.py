@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.journal import read_journal
 from rollback_tui.procedure.fold import SessionState, fold
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import FollowDriver, ReplayDriver

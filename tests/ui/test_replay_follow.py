@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollback_tui.engine.events import dump_event
+from rollback_tui.record.events import dump_event
 from rollback_tui.report.load import load_events
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import FollowDriver, ReplayDriver

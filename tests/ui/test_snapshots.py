@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import ReplayDriver, ScriptDriver
 from rollback_tui.ui.themes import BUILTIN_NAMES

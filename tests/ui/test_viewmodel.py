@@ -62,7 +62,7 @@ def test_the_scripted_session_is_one_the_engine_can_produce() -> None:
 
 def test_a_viewer_notes_a_move_the_table_refuses_and_goes_on() -> None:
     view = fold(finished(Clock())[:1])
-    from rollback_tui.engine import events as ev
+    from rollback_tui.record import events as ev
 
     view.apply(ev.StepFinished(seq=2, step="code", status="done"))
     [problem] = view.problems

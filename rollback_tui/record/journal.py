@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rollback_tui.engine.events import Event, EventBase, SessionStarted, parse_event
-from rollback_tui.engine.journal_lock import check_lock_path, flock, lock_path_for, write_holder
-from rollback_tui.engine.journal_lock import holder_text  # noqa: F401  (re-exported: the journal's public API)
+from rollback_tui.record.events import Event, EventBase, SessionStarted, parse_event
+from rollback_tui.record.journal_lock import check_lock_path, flock, lock_path_for, write_holder
+from rollback_tui.record.journal_lock import holder_text  # noqa: F401  (re-exported: the journal's public API)
 from rollback_tui.errors import JournalError
 from rollback_tui.safeio import FileRefused, fsync_dir, open_regular, read_fd
 
