@@ -77,7 +77,7 @@ from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.people import person_key, same_person_as
 from rollback_tui.plan.models import Plan, Step
 from rollback_tui.plan.types import NAME_MAX, SCOPE_STEP, STEP_ORDER, Scope, StepId
-from rollback_tui.procedure.choices import GATES
+from rollback_tui.procedure.choices import ENDS_PROCEDURE, GATES
 from rollback_tui.procedure.exits import abort_state, signals_for
 from rollback_tui.secrets import SecretStore
 
@@ -568,10 +568,10 @@ class Runner:
         failed = [check for check in checks if not check.ok]
         learned = "\n".join(f"- {note}" for note in self._learned)
         detail = f"Learned before this reassessment:\n{learned}" if learned and step.id == StepId.assess else ""
-        made = await self._ask("step_failed_check" if failed else "step", step=step_id,
-                               question=step.display_question, evidence=lambda: self._async_evidence(checks=checks, detail=detail))
+        made = await self._ask("step_failed_check" if failed else "step", step=step_id, question=step.display_question,
+                               evidence=lambda: self._async_evidence(checks=checks, detail=detail))
         occurrence = self._asked[("gate", step_id, "", "")]
-        if made.choice == "abort":
+        if made.choice in ENDS_PROCEDURE:
             self._stop_step(step_id, made)
         follow_reason = ""
         if made.choice in ("go", "override"):
@@ -646,7 +646,7 @@ class Runner:
                     continue
                 if made.choice == "mark_done":
                     return "manual"
-                if made.choice == "abort":
+                if made.choice in ENDS_PROCEDURE:
                     self._stop_step(step_id, made)
                 checks = await self._verify(step, only=action)
                 if all(check.ok for check in checks) and any(check.readback == "target" for check in checks):
@@ -676,7 +676,7 @@ class Runner:
                 evidence=lambda: self._async_evidence(checks=checks, failed_hosts=failed_hosts, detail=error))
             if made.choice == "manual":
                 return "manual"
-            if made.choice in ("abort", "halt"):
+            if made.choice in ENDS_PROCEDURE:
                 self._stop_step(step_id, made)
             self._check_action_budget(step, action, "a retry of its failed hosts" if made.choice == "retry_failed"
                                       else "a retry of the action")

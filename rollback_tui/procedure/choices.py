@@ -56,6 +56,8 @@ CHOICES: dict[str, Choice] = {c.id: c for c in (
 )}
 
 CHOICE_IDS: tuple[str, ...] = tuple(CHOICES)
+#: The answers that end the procedure wherever a gate offers them: abort (aborted or partial), halt (blocked).
+ENDS_PROCEDURE: frozenset[str] = frozenset({"abort", "halt"})
 NEEDS_REASON: frozenset[str] = frozenset(c.id for c in CHOICES.values() if c.reason)
 DESTRUCTIVE: frozenset[str] = frozenset(c.id for c in CHOICES.values() if c.destructive)
 
