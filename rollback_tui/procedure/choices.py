@@ -112,7 +112,7 @@ GATES: dict[str, Gate] = {g.name: g for g in (
     _g("no_go", "no_go", "retry", "reassess", "abort", "halt"),
     _g("action_failed", "action_failed", "retry", "retry_failed", "manual", "abort", "halt",
        conditional={"retry_failed"}),
-    _g("interrupted", "interrupted", "rerun", "verify_only", "mark_done", "abort"),
+    _g("interrupted", "interrupted", "rerun", "verify_only", "mark_done", "abort", "halt"),
 )}
 
 

@@ -190,3 +190,29 @@ async def test_an_illegal_transition_is_a_bug_that_stops_the_session(tmp_path: P
         session.journal.close()
     with pytest.raises(IllegalTransition, match="step code cannot go from pending to done"):
         Session.resume(journal, decisions=AutoDecisions("olivia"), operator="olivia", no_sign=True)
+
+
+async def test_an_interrupted_action_may_be_halted_until_its_outcome_is_known(tmp_path: Path) -> None:
+    import asyncio
+
+    from rollback_tui.engine.decisions import Decision
+
+    plan = shell_plan(tmp_path, [{"id": "code", "actions": [{"id": "slow", "kind": "shell", "argv": ["sleep", "30"]}]}])
+    journal = tmp_path / "j.jsonl"
+    session = Session.start(load_plan(plan), decisions=AutoDecisions("olivia"), operator="olivia",
+                            journal_path=journal, no_sign=True,
+                            listeners=[lambda e: e.type == "action_started" and e.action == "slow"
+                                       and asyncio.get_running_loop().call_soon(session.interrupt, "SIGINT")])
+    assert (await asyncio.wait_for(session.run(), timeout=20)).interrupted == "SIGINT"
+
+    class Halting(AutoDecisions):
+        async def decide(self, request: Any) -> Decision:
+            if request.kind == "interrupted":
+                assert "halt" in request.options and "halt" in request.needs_reason
+                return Decision("halt", "checking web-2 by hand first")
+            return await super().decide(request)
+
+    resumed = Session.resume(journal, decisions=Halting("olivia"), operator="olivia", no_sign=True)
+    assert (await resumed.run()).exit_state == "blocked"
+    state, gates = check_against_table(read_journal(journal).events)
+    assert gates[-1] == "interrupted" and state.step("code").state is S.failed and state.exit_state == "blocked"
