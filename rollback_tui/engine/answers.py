@@ -17,7 +17,7 @@ steps:                        # step id -> its go/no-go answer, or a list: one e
   code: {choice: override, reason: version endpoint is cached for 60 s}
 default_step: go              # steps not listed
 on_failed_action: halt        # retry | retry_failed | manual (reason) | abort (reason) | halt; or step/action -> answer
-on_interrupted: rerun         # rerun | verify_only | mark_done (reason) | abort; or step/action -> answer
+on_interrupted: rerun         # rerun | verify_only | mark_done (reason) | abort | halt; or step/action -> answer
 manual:                       # notes for manual procedures (step/action -> note); without one the drill halts there
   database/restore-replica: restored by hand from the 02:00 snapshot
 ```
