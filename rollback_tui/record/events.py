@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
@@ -37,6 +37,22 @@ class EventBase(BaseModel):
     ts: datetime = Field(default_factory=utcnow)
     actor: str = "system"
     """'system', or the operator's name for decisions and approvals."""
+
+
+class OmitsDefaults(EventBase):
+    """An event whose newer fields are written only when they differ from their default, so the events that
+    existed before a field was added keep the bytes they had (journals and report hash chains stay the same)."""
+
+    omit_when_default: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        fields = type(self).model_fields
+        for name in self.omit_when_default:
+            if name in data and data[name] == fields[name].default:
+                del data[name]
+        return data
 
 
 # ---------------------------------------------------------------- session
@@ -111,7 +127,8 @@ class PlanReviewed(EventBase):
     plan_markdown_sha256: str = ""
 
 
-class ApprovalGiven(EventBase):
+class ApprovalGiven(OmitsDefaults):
+    omit_when_default = ("same_person_as",)
     type: Literal["approval_given"] = "approval_given"
     role: str
     role_title: str
@@ -121,13 +138,6 @@ class ApprovalGiven(EventBase):
     """The other role this person already approved for (names compared as people: rollback_tui/people.py), when
     the plan allows one person to hold two roles; '' otherwise."""
 
-    @model_serializer(mode="wrap")
-    def _without_default_same_person(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """`same_person_as` is written only when set, so every other approval keeps the bytes it had before."""
-        data = handler(self)
-        if not data.get("same_person_as", True):
-            del data["same_person_as"]
-        return data
 
 
 # ---------------------------------------------------------------- steps and actions
@@ -145,7 +155,8 @@ class StepFinished(EventBase):
     status: Literal["done", "failed", "skipped", "aborted", "not_applicable", "manual"]
 
 
-class ActionStarted(EventBase):
+class ActionStarted(OmitsDefaults):
+    omit_when_default = ("after_decision",)
     type: Literal["action_started"] = "action_started"
     step: str
     action: str
@@ -157,13 +168,6 @@ class ActionStarted(EventBase):
     after_decision: bool = False
     """A notice that runs after the step's go (the step is `announcing`, not running again)."""
 
-    @model_serializer(mode="wrap")
-    def _without_default_after_decision(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Written only when true, so other actions keep the bytes they had before it existed."""
-        data = handler(self)
-        if not data.get("after_decision"):
-            data.pop("after_decision", None)
-        return data
 
 
 class ActionOutput(EventBase):
@@ -200,7 +204,8 @@ class ActionFinished(EventBase):
     """Adapter facts for the report: backup paths, previous values, revisions."""
 
 
-class Verification(EventBase):
+class Verification(OmitsDefaults):
+    omit_when_default = ("readback",)
     type: Literal["verification"] = "verification"
     step: str
     action: str = ""
@@ -213,13 +218,6 @@ class Verification(EventBase):
     readback: Literal["target", "safety", "none"] = "target"
     """What the check read (adapters/base.py CheckResult.readback); `none` is shown as unverified."""
 
-    @model_serializer(mode="wrap")
-    def _without_default_readback(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """`readback` is written only when not `target`, so other checks keep the bytes they had before it existed."""
-        data = handler(self)
-        if data.get("readback") == "target":
-            del data["readback"]
-        return data
 
 
 # ---------------------------------------------------------------- health and time
@@ -272,7 +270,8 @@ class Evidence(BaseModel):
     detail: str = ""
 
 
-class DecisionRequested(EventBase):
+class DecisionRequested(OmitsDefaults):
+    omit_when_default = ("reopened",)
     type: Literal["decision_requested"] = "decision_requested"
     request_id: int
     kind: DecisionKind
@@ -290,13 +289,6 @@ class DecisionRequested(EventBase):
     reopened: bool = False
     """Asked again because the session was reopened after it ended blocked on this question's earlier answer."""
 
-    @model_serializer(mode="wrap")
-    def _without_default_reopened(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """`reopened` is written only when true, so every other request keeps the bytes it had before it existed."""
-        data = handler(self)
-        if not data.get("reopened", True):
-            del data["reopened"]
-        return data
 
 
 class DecisionMade(EventBase):
