@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rollback_tui.record import events as ev
 from rollback_tui.record.journal import Journal, read_journal
-from rollback_tui.engine.states import fold
+from rollback_tui.procedure.fold import fold
 
 
 def _mix(count: int) -> list[ev.EventBase]:

@@ -96,9 +96,17 @@ class Request:
     question: str
     options: list[str]
     needs_reason: list[str]
-    evidence: dict[str, Any]
+    raw_evidence: Any = None
+    """The request's Evidence as recorded; `evidence` is it as plain data (made when first read)."""
     occurrence: int = 1
     reopened: bool = False
+    _evidence: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        if self._evidence is None:
+            self._evidence = _plain(self.raw_evidence)
+        return self._evidence
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -128,6 +136,7 @@ class SessionState:
         self.last_seq = 0
         self.count = 0
         self.steps: list[StepStatus] = [StepStatus(id=s, title=title_of(s)) for s in STEP_IDS]
+        self._by_id: dict[str, StepStatus] = {step.id: step for step in self.steps}
         self.inputs: list[InputStatus] = []
         self.plan_review: bool | None = None
         self.approvals: list[dict[str, str]] = []
@@ -156,10 +165,10 @@ class SessionState:
     # ------------------------------------------------------------ queries
 
     def step(self, step_id: str) -> StepStatus:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        created = StepStatus(id=step_id, title=step_id)
+        found = self._by_id.get(step_id)
+        if found is not None:
+            return found
+        created = self._by_id[step_id] = StepStatus(id=step_id, title=step_id)
         self.steps.append(created)
         return created
 
@@ -178,17 +187,11 @@ class SessionState:
 
     def apply(self, event: Any) -> None:
         """Fold one event in; raises IllegalTransition on a step move the table refuses."""
-        self.count += 1
-        seq = getattr(event, "seq", 0)
-        if seq:
-            self.last_seq = seq
-        ts = getattr(event, "ts", None)
-        if ts is not None:
-            self.last_ts = ts
-        kind = event.type
-        if kind in HOT:
-            return
-        handler = _HANDLERS.get(kind)
+        self.count += 1  # the hot path: 100k-event journals are mostly output batches and health samples
+        if event.seq:
+            self.last_seq = event.seq
+        self.last_ts = event.ts
+        handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, event)
 
@@ -215,6 +218,7 @@ class SessionState:
                 step.actions = [ActionStatus(id=a.get("id", ""), kind=a.get("kind", ""), summary=a.get("summary", ""),
                                              hosts=list(a.get("hosts") or [])) for a in data.get("actions") or []]
                 self.steps.append(step)
+            self._by_id = {step.id: step for step in self.steps}
         for probe in outline.get("probes") or []:
             if isinstance(probe, dict) and probe.get("id"):
                 self.health.setdefault(str(probe["id"]), {"state": "unknown", "reason": "", "latency_ms": None,
@@ -333,7 +337,7 @@ class SessionState:
     def _decision_requested(self, event: Any) -> None:
         self.pending = Request(request_id=event.request_id, kind=event.kind, step=event.step, action=event.action,
                                subject=event.subject, question=event.question, options=list(event.options),
-                               needs_reason=list(event.needs_reason), evidence=_plain(event.evidence),
+                               needs_reason=list(event.needs_reason), raw_evidence=event.evidence,
                                occurrence=getattr(event, "occurrence", 1), reopened=getattr(event, "reopened", False))
         if event.step:
             self.move(event.step, S.awaiting_decision)
