@@ -98,11 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open a report that fails verification or has no trusted signer (shown UNVERIFIED)")
     replay.add_argument("--allowed-signers", type=Path, default=None)
     replay.add_argument("--theme", default=None)
+    _web_args(replay)
 
     follow = sub.add_parser("follow", help="a read-only live mirror of a running session")
     follow.add_argument("journal_path", type=Path, metavar="JOURNAL", help="the journal of a running session")
     follow.add_argument("--theme", default=None, help="cockpit theme")
+    _web_args(follow)
     return parser
+
+
+def _web_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--web", action="store_true",
+                        help="serve this read-only view to browsers (a URL with a secret token is printed)")
+    parser.add_argument("--port", type=int, default=None, help="with --web: TCP port (default: any free port)")
+    parser.add_argument("--bind", default=None, metavar="ADDR",
+                        help="with --web: listen address (default 127.0.0.1; beyond loopback, a warning is printed)")
+    parser.add_argument("--max-observers", type=int, default=None, metavar="N",
+                        help="with --web: browsers watching at once (default 20)")
+
+
+def _web_options(args: argparse.Namespace) -> dict[str, object] | None:
+    given = {name: value for name in ("port", "bind", "max_observers") if (value := getattr(args, name)) is not None}
+    if not args.web:
+        if given:
+            raise RollbackError(f"--{next(iter(given)).replace('_', '-')} needs --web (it sets up the browser view)")
+        return None
+    return given
 
 
 def session_options(args: argparse.Namespace) -> SessionOptions:
@@ -143,9 +164,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return _call("rollback_tui.report.commands:cmd_cosign", args.report, args.key, args.identity, args.role)
     if command == "replay":
         return _call("rollback_tui.ui.launch:replay", args.source, args.speed, args.unverified,
-                     args.allowed_signers, args.theme)
+                     args.allowed_signers, args.theme, _web_options(args))
     if command == "follow":
-        return _call("rollback_tui.ui.launch:follow", args.journal_path, args.theme)
+        return _call("rollback_tui.ui.launch:follow", args.journal_path, args.theme, _web_options(args))
     opts = session_options(args)
     if command == "demo":
         return _call("rollback_tui.demo.commands:cmd_demo", opts)

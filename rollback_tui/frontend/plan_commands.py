@@ -75,6 +75,18 @@ def cmd_validate(path: Path, variables: Mapping[str, str]) -> int:
                 print(f"  MISSING {name}: {problem.args[0].split(': ', 1)[-1]}")
                 if problem.hint:
                     print(f"          hint: {problem.hint}")
+    if any(getattr(p, "kind", "") == "prometheus" for p in plan.health) or any(
+            getattr(c, "kind", "") in ("prometheus", "analysis") for step in plan.steps for c in step.verify):
+        from rollback_tui.health.promcheck import check_queries  # only plans with metrics queries pay for it
+
+        query_errors, query_notes = asyncio.run(check_queries(plan, loaded.text, str(path), secrets))
+        for line in query_notes:
+            print(line)
+        if query_errors:
+            for line in query_errors:
+                print(line, file=sys.stderr)
+            print(f"{path}: {len(query_errors)} PromQL problem(s); nothing was run", file=sys.stderr)
+            return EXIT_INVALID
     confirm = [r.input_id for r in results if r.ok is None]
     if confirm:
         print(f"the operator confirms at the start of the session: {', '.join(confirm)}")

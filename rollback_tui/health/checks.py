@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from rollback_tui.adapters.base import CheckResult
 from rollback_tui.health.probes import ProbeOutcome, sample
 from rollback_tui.plan.models import Plan
-from rollback_tui.plan.probes import CommandProbe, HttpProbe, ProbeRef, SqlProbe, SshProbe, TcpProbe
+from rollback_tui.plan.probes import CommandProbe, HttpProbe, ProbeRef, PrometheusProbe, SqlProbe, SshProbe, TcpProbe
+from rollback_tui.plan.promql import AnalysisCheck, condition_text
 from rollback_tui.plan.types import format_duration
 from rollback_tui.secrets import SecretStore
 
@@ -31,6 +32,8 @@ def probe_label(probe: Probe) -> str:
         return f"ssh {probe.group}: {probe.command}"
     if isinstance(probe, SqlProbe):
         return f"sql {probe.query}"
+    if isinstance(probe, PrometheusProbe):
+        return f"prometheus {probe.query}"
     return str(getattr(probe, "kind", "probe"))
 
 
@@ -58,11 +61,15 @@ def probe_expectation(probe: Probe) -> str:
         parts.append(f"exit {probe.expect_exit} on {need} of {probe.group}")
     elif isinstance(probe, SqlProbe):
         parts.append("a row" if probe.expect is None else f"first value = {probe.expect!r}")
+    elif isinstance(probe, PrometheusProbe):
+        parts.append(f"one finite value {condition_text(probe.condition)}")
     parts.append(f"within {format_duration(probe.timeout)} timeout")
     return ", ".join(parts)
 
 
 def _observed(outcome: ProbeOutcome) -> str:
+    if outcome.unknown:
+        return f"unknown: {outcome.reason}"
     if not outcome.ok:
         return f"failed: {outcome.reason}"
     return f"degraded: {outcome.reason}" if outcome.degraded else outcome.reason
@@ -84,7 +91,8 @@ async def _check_ref(check: ProbeRef, plan: Plan, secrets: SecretStore, monitor:
         return CheckResult(name, expected, f"{state}: {reason} (sampled now)", state in accepted, check.category)
     outcome = await sample(probe, plan=plan, secrets=secrets)
     # one sample cannot apply thresholds: a pass is healthy, a slow pass degraded, a failure counts as down
-    state = "degraded" if outcome.ok and outcome.degraded else "healthy" if outcome.ok else "down"
+    state = ("unknown" if outcome.unknown else "degraded" if outcome.ok and outcome.degraded
+             else "healthy" if outcome.ok else "down")
     return CheckResult(name, expected, f"{state} (sampled now): {outcome.reason}", state in accepted, check.category)
 
 
@@ -95,6 +103,10 @@ async def run_step_check(check: StepCheck, *, plan: Plan, secrets: SecretStore, 
     A slow pass (over max_latency) of an inline probe is not a pass."""
     if isinstance(check, ProbeRef):
         result = await _check_ref(check, plan, secrets, monitor)
+    elif isinstance(check, AnalysisCheck):
+        from rollback_tui.health.analysis import run_analysis
+
+        result = await run_analysis(check, secrets)
     else:
         outcome = await sample(check, plan=plan, secrets=secrets)
         result = CheckResult(probe_label(check), probe_expectation(check), _observed(outcome),

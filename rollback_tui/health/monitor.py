@@ -15,7 +15,7 @@ from rollback_tui.health.http11 import HttpPool
 from rollback_tui.health.probes import ProbeOutcome, sample
 from rollback_tui.health.states import ProbeStatus, Thresholds
 from rollback_tui.plan.models import Plan
-from rollback_tui.plan.probes import HttpProbe, SqlProbe
+from rollback_tui.plan.probes import HttpProbe, PrometheusProbe, SqlProbe
 from rollback_tui.secrets import SecretStore
 
 if TYPE_CHECKING:
@@ -73,8 +73,9 @@ class Monitor:
             return
         self._running = True
         loop = asyncio.get_running_loop()
-        if any(isinstance(probe, HttpProbe) for probe in self.probes.values()):
-            longest = max(probe.interval for probe in self.probes.values() if isinstance(probe, HttpProbe))
+        pooled = (HttpProbe, PrometheusProbe)
+        if any(isinstance(probe, pooled) for probe in self.probes.values()):
+            longest = max(probe.interval for probe in self.probes.values() if isinstance(probe, pooled))
             # keep connections alive across a probe's interval so a poll is one request, not a handshake
             self._clients = HttpPool(idle_expiry=min(120.0, longest + 5.0))
         sql = sum(isinstance(probe, SqlProbe) for probe in self.probes.values())
@@ -167,7 +168,7 @@ class Monitor:
         """Fold one outcome into the probe's state; emit HealthChanged (and HealthAlert) when the state moves."""
         status = self._status[probe_id]
         old = status.record(ok=outcome.ok, degraded=outcome.degraded, reason=outcome.reason,
-                            latency_ms=outcome.latency_ms)
+                            latency_ms=outcome.latency_ms, unknown=outcome.unknown)
         if self.sample_every > 0:
             stamp = asyncio.get_running_loop().time()
             self._pending.setdefault(probe_id, []).append([stamp, status.state, outcome.latency_ms])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rollback_tui.errors import RollbackError
 from rollback_tui.health.http11 import HttpPool, HttpProtocolError
 from rollback_tui.plan.models import Plan
-from rollback_tui.plan.probes import CommandProbe, HttpProbe, SqlProbe, SshProbe, TcpProbe
+from rollback_tui.plan.probes import CommandProbe, HttpProbe, PrometheusProbe, SqlProbe, SshProbe, TcpProbe
 from rollback_tui.plan.types import format_duration
 from rollback_tui.secrets import SecretStore
 
@@ -35,6 +35,10 @@ class ProbeOutcome:
     latency_ms: float | None
     reason: str
     degraded: bool = False
+    unknown: bool = False
+    """The sample says nothing about the system (a metrics query without one finite value, its server down)."""
+    value: float | None = None
+    """The number a metrics query gave."""
 
 
 def _ms(started: float) -> float:
@@ -320,6 +324,10 @@ async def _dispatch(probe: Probe, plan: Plan, secrets: SecretStore, client: Http
         return await _sample_ssh(probe, plan, secrets)
     if isinstance(probe, SqlProbe):
         return await _sample_sql(probe, secrets, executor)
+    if isinstance(probe, PrometheusProbe):
+        from rollback_tui.health.prometheus import sample_prometheus  # it builds on this module
+
+        return await sample_prometheus(probe, secrets, client, probe.timeout)
     return ProbeOutcome(False, None, f"unknown probe kind {getattr(probe, 'kind', '?')!r}")
 
 
@@ -328,6 +336,8 @@ def _guard(probe: Probe) -> float:
     # group); the outer guard leaves them room to do so and only catches what they miss
     if isinstance(probe, (SshProbe, CommandProbe)):
         return probe.timeout + 2.0
+    if isinstance(probe, PrometheusProbe):  # its own timeout names the server that did not answer
+        return probe.timeout + 1.0
     return probe.timeout
 
 

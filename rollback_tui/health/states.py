@@ -60,9 +60,18 @@ class ProbeStatus:
     failures: int = 0
     samples: int = 0
 
-    def record(self, *, ok: bool, degraded: bool, reason: str, latency_ms: float | None) -> HealthState | None:
-        """Fold one result in; return the previous state when the state changed, else None."""
+    def record(self, *, ok: bool, degraded: bool, reason: str, latency_ms: float | None,
+               unknown: bool = False) -> HealthState | None:
+        """Fold one result in; return the previous state when the state changed, else None. An `unknown` result
+        (no data to judge by) makes the state unknown at once and resets both counts."""
         self.samples += 1
+        if unknown:
+            self.successes = self.failures = 0
+            self.reason, self.latency_ms = reason, latency_ms
+            if self.state == "unknown":
+                return None
+            old, self.state, self.since = self.state, "unknown", utcnow()
+            return old
         if ok and not degraded:
             self.successes += 1
             self.failures = 0

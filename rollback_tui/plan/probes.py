@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
+from rollback_tui.plan.promql import AnalysisCheck, PromSource
 from rollback_tui.plan.types import NAME_MAX, TEXT_MAX, Duration, Strict
 
 Status = Annotated[int, Field(ge=100, le=599)]
@@ -108,6 +109,13 @@ class SqlProbe(ProbeBase):
     """Expected value of the first column of the first row; None means 'any row'."""
 
 
+class PrometheusProbe(ProbeBase, PromSource):
+    """An instant PromQL query whose single value must meet `condition`; no series, several series, NaN or a
+    server error is never healthy (unknown, or failed with the server's message)."""
+
+    kind: Literal["prometheus"]
+
+
 class ProbeRef(Strict):
     """A step check that reuses a probe declared under `health:`."""
 
@@ -121,11 +129,11 @@ class ProbeRef(Strict):
 
 
 Probe = Annotated[
-    Union[HttpProbe, TcpProbe, CommandProbe, SshProbe, SqlProbe],
+    Union[HttpProbe, TcpProbe, CommandProbe, SshProbe, SqlProbe, PrometheusProbe],
     Field(discriminator="kind"),
 ]
 
 StepCheck = Annotated[
-    Union[HttpProbe, TcpProbe, CommandProbe, SshProbe, SqlProbe, ProbeRef],
+    Union[HttpProbe, TcpProbe, CommandProbe, SshProbe, SqlProbe, PrometheusProbe, ProbeRef, AnalysisCheck],
     Field(discriminator="kind"),
 ]

@@ -215,8 +215,10 @@ def resume(opts: Any) -> int:
 
 
 @gc_held
-def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path | None, theme: str | None) -> int:
-    """`rollback-tui replay REPORT|JOURNAL`: read-only, at the recorded pace times `speed`."""
+def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path | None, theme: str | None,
+           web: Mapping[str, Any] | None = None, app_class: Any = None) -> int:
+    """`rollback-tui replay REPORT|JOURNAL`: read-only, at the recorded pace times `speed`; with `web`, served to
+    browsers once the report passed the same checks (ui/web.py)."""
     from rollback_tui.report.allowed import find_source
     from rollback_tui.report.load import load_events
     from rollback_tui.ui.app import CockpitApp
@@ -241,7 +243,12 @@ def replay(source: Path, speed: float, unverified: bool, allowed_signers: Path |
     if not loaded.events:
         print(f"rollback-tui: {source}: no events to replay", file=sys.stderr)
         return EXIT_USAGE
-    app = CockpitApp(ReplayDriver(loaded.events, speed), theme=theme, mode_note=note, warning=warning)
+    if web is not None:
+        extra = [*(["--unverified"] if unverified else []), *(["--theme", theme] if theme else []),
+                 *(["--allowed-signers", str(Path(allowed_signers).absolute())] if allowed_signers else [])]
+        return serve_web(web, "replay", str(Path(source).absolute()), "--speed", repr(speed), *extra,
+                         what="the replay of a saved session")
+    app = (app_class or CockpitApp)(ReplayDriver(loaded.events, speed), theme=theme, mode_note=note, warning=warning)
     app.report_info.update(replay_report_info(Path(source), loaded, note, warning))
     app.run()
     return 0
@@ -274,7 +281,7 @@ def replay_status(loaded: Any) -> tuple[str, str]:
 
 
 @gc_held
-def follow(journal: Path, theme: str | None) -> int:
+def follow(journal: Path, theme: str | None, web: Mapping[str, Any] | None = None, app_class: Any = None) -> int:
     """`rollback-tui follow JOURNAL`: a read-only live mirror tailing the journal."""
     from rollback_tui.ui.app import CockpitApp
     from rollback_tui.ui.drivers import FollowDriver
@@ -285,8 +292,22 @@ def follow(journal: Path, theme: str | None) -> int:
     refused = refuse_special(Path(journal), "journal", follow=False)  # a FIFO would block the mirror's reads
     if refused is not None:
         return refused
-    CockpitApp(FollowDriver(Path(journal)), theme=theme).run()
+    if web is not None:
+        return serve_web(web, "follow", str(Path(journal).absolute()), *(["--theme", theme] if theme else []),
+                         what="the follow view of a session")
+    (app_class or CockpitApp)(FollowDriver(Path(journal)), theme=theme).run()
     return 0
+
+
+def serve_web(web: Mapping[str, Any], *argv: str, what: str) -> int:
+    """`--web`: serve the read-only cockpit running `argv` (ui/webapp.py) to browsers, with textual-serve."""
+    try:
+        from rollback_tui.ui.web import WebOptions, child_argv, serve
+    except ImportError as exc:
+        print(f"rollback-tui: --web needs the web extra ({exc.name} is missing): pip install 'rollback-tui[web]'",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return serve(child_argv(*argv), WebOptions(**web), what=what)
 
 
 def refuse_special(path: Path, what: str, *, follow: bool = True) -> int | None:

@@ -63,3 +63,13 @@ def test_record_returns_the_old_state_only_on_a_change() -> None:
     assert status.record(ok=True, degraded=False, reason="", latency_ms=None) is None
     assert status.record(ok=False, degraded=False, reason="refused", latency_ms=None) == "healthy"
     assert status.reason == "refused"
+
+
+def test_an_unknown_result_makes_the_state_unknown_and_resets_the_counts() -> None:
+    status = ProbeStatus(Thresholds(degraded_after=1, down_after=2, healthy_after=2))
+    assert status.record(ok=False, degraded=False, reason="x", latency_ms=None) == "unknown"  # now degraded
+    assert status.record(ok=False, degraded=False, reason="no series", latency_ms=1.0, unknown=True) == "degraded"
+    assert (status.state, status.reason, status.failures) == ("unknown", "no series", 0)
+    assert status.record(ok=False, degraded=False, reason="no series", latency_ms=1.0, unknown=True) is None
+    assert status.record(ok=True, degraded=False, reason="value 0", latency_ms=1.0) == "unknown"
+    assert status.state == "healthy"
