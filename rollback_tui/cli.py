@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="open the cockpit on a local sandbox and roll it back for real")
     _session_args(demo)
     demo.add_argument("--keep", type=Path, default=None, help="build the sandbox in DIR and keep it afterwards")
+    demo.add_argument("--resume", nargs="?", const="", default=None, metavar="JOURNAL",
+                      help="continue a quit or interrupted demo (default: the newest one), its services started again")
+    demo.add_argument("--clean", action="store_true",
+                      help="remove the folders of finished demo sessions (with --all: resumable ones too)")
+    demo.add_argument("--all", action="store_true", help="with --clean: also remove sessions that could be resumed")
 
     run = sub.add_parser("run", help="open the cockpit on a plan")
     run.add_argument("plan", type=Path, metavar="PLAN", help="the plan file (YAML)")
@@ -169,6 +174,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return _call("rollback_tui.ui.launch:follow", args.journal_path, args.theme, _web_options(args))
     opts = session_options(args)
     if command == "demo":
+        if args.clean:
+            return _call("rollback_tui.demo.clean:cmd_demo_clean", args.all)
+        if args.resume is not None:
+            return _call("rollback_tui.demo.resume:cmd_demo_resume", opts, Path(args.resume) if args.resume else None)
         return _call("rollback_tui.demo.commands:cmd_demo", opts)
     if opts.headless and not opts.answers:
         print("rollback-tui: --headless needs --answers FILE or --answers auto", file=sys.stderr)
@@ -176,6 +185,11 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "run":
         target = "rollback_tui.frontend.headless:run" if opts.headless else "rollback_tui.ui.launch:run"
         return _call(target, opts)
+    if command == "resume" and opts.journal is not None:
+        from rollback_tui.demo.home import home_of_journal  # a demo journal: its sandbox's services come back
+
+        if home_of_journal(opts.journal) is not None:
+            return _call("rollback_tui.demo.resume:cmd_demo_resume", opts, opts.journal)
     if command == "resume":
         target = "rollback_tui.frontend.headless:resume" if opts.headless else "rollback_tui.ui.launch:resume"
         return _call(target, opts)

@@ -8,10 +8,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rollback_tui.frontend.options import SessionOptions
 from rollback_tui.procedure.exits import EXIT_OK, EXIT_SIGNATURE, EXIT_USAGE
 from rollback_tui.errors import RollbackError
+
+if TYPE_CHECKING:
+    from rollback_tui.demo.home import DemoHome
 
 REPORT_NAME = "checkout-demo-rollback"
 
@@ -20,13 +24,9 @@ def _say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
-def _outputs(opts: SessionOptions, keep: Path | None) -> tuple[Path, Path]:
-    """Report and journal paths; they outlive the sandbox (which is removed unless --keep)."""
-    if opts.report is not None:
-        report = opts.report.resolve()
-    else:
-        folder = keep / "out" if keep else Path(tempfile.mkdtemp(prefix="rollback-demo-report-"))
-        report = folder / f"{REPORT_NAME}.md"
+def _outputs(opts: SessionOptions, out: Path) -> tuple[Path, Path]:
+    """Report and journal paths (in `out` unless --report/--journal say otherwise); they outlive the sandbox."""
+    report = opts.report.resolve() if opts.report is not None else out / f"{REPORT_NAME}.md"
     report.parent.mkdir(parents=True, exist_ok=True)
     journal = opts.journal.resolve() if opts.journal else report.with_name(report.stem + ".journal.jsonl")
     return report, journal
@@ -72,7 +72,7 @@ def _verify_with_rollback_tui(report: Path, allowed: Path, operator: str) -> tup
                   f"{len(result.events)} events")
 
 
-def _finish(report: Path, journal: Path, allowed: Path | None, opts: SessionOptions, kept: Path | None) -> int:
+def _finish(report: Path, journal: Path, allowed: Path | None, opts: SessionOptions) -> int:
     """Print where everything is and verify the report; EXIT_SIGNATURE if a signed report does not verify."""
     if not opts.headless:  # the headless runner printed both already
         print(f"report: {report}" if report.exists() else f"report: (not written) {report}")
@@ -92,52 +92,105 @@ def _finish(report: Path, journal: Path, allowed: Path | None, opts: SessionOpti
         print(f"  or: rollback-tui verify {report} --allowed-signers {allowed}")
     elif report.exists():
         print("signature: none (unsigned report)" if opts.no_sign else "signature: none written")
-    print(f"sandbox: kept in {kept}" if kept else "sandbox: removed (use --keep DIR to keep it)")
     return status
 
 
+def _settle(home: DemoHome) -> str:
+    """After the demo (or a resume) ends: a final session's sandbox goes, a resumable one stays (and says how)."""
+    from rollback_tui.demo.home import demo_parent, remove_tree, state_of
+
+    state = state_of(home)
+    root = home.root.resolve()  # never anything but a folder the demo made under its parent
+    ours = root.parent == demo_parent().resolve() and home.sandbox.resolve().parent == root
+    if home.keep or not ours:
+        print(f"sandbox: kept in {home.sandbox}" + (" (--keep)" if home.keep else ""))
+    elif state == "final":
+        if home.sandbox.exists():
+            remove_tree(home.sandbox)
+            print(f"sandbox: removed (the session is final); `rollback-tui demo --clean` removes {home.root}")
+    elif state == "unstarted":
+        remove_tree(home.root)
+        print("sandbox: removed (no session was started)")
+    if state in ("resumable", "live"):
+        print(f"sandbox: kept in {home.sandbox} so the session can be resumed (its services are stopped; resuming "
+              f"starts them again):\n  rollback-tui resume {home.journal}\n  or: rollback-tui demo --resume")
+    return state
+
+
+def _new_home(opts: SessionOptions) -> tuple[Path, Path]:
+    """(home folder, sandbox folder): --keep DIR is both; otherwise a new folder under the demo parent."""
+    from rollback_tui.demo.home import demo_parent
+
+    if opts.keep:
+        root = opts.keep.resolve()
+        return root, root
+    parent = demo_parent()
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="demo-", dir=parent))
+    return root, root / "sandbox"
+
+
 def cmd_demo(opts: SessionOptions) -> int:
-    """Build, start, roll back, stop; the sandbox is removed afterwards unless `--keep DIR`."""
+    """Build, start, roll back, stop. The sandbox stays while the session can be resumed (quit, interrupted,
+    blocked) and goes when it is final; `--keep DIR` builds it in DIR and always keeps it."""
     if shutil.which("git") is None:
         print("rollback-tui demo: git is not installed; install git (apt-get install git / brew install git) "
               "and run it again", file=sys.stderr)
         return EXIT_USAGE
+    from rollback_tui.demo.home import DemoHome, remove_tree
     from rollback_tui.demo.sandbox import build_sandbox
 
-    keep = opts.keep.resolve() if opts.keep else None
-    root = keep or Path(tempfile.mkdtemp(prefix="rollback-demo-")) / "sandbox"
-    _say(f"building the sandbox in {root}")
-    status = EXIT_OK
-    allowed: Path | None = None
+    root, sandbox_root = _new_home(opts)
+    if not opts.keep:  # marked before the build, so --clean knows it even if this process is killed meanwhile
+        report, journal = _outputs(opts, root / "out")
+        DemoHome(root=root, sandbox=sandbox_root, journal=journal, report=report, operator=opts.operator,
+                 keep=False, allowed_signers=None).write_marker()
+    _say(f"building the sandbox in {sandbox_root}")
     try:
-        sandbox = build_sandbox(root, operator=opts.operator)
-        report, journal = _outputs(opts, keep)
-        sign_key = None if opts.no_sign else (opts.sign_key or sandbox.sign_key)
-        if sign_key is not None and sign_key == sandbox.sign_key:
-            allowed = report.with_name("allowed_signers")
-            shutil.copyfile(sandbox.allowed_signers, allowed)
-            shutil.copyfile(str(sandbox.sign_key) + ".pub", report.with_name("operator_ed25519.pub"))
-        elif sign_key is not None:
-            allowed = _allowed_signers_for(sign_key, opts.operator, report.with_name("allowed_signers"))
+        sandbox = build_sandbox(sandbox_root, operator=opts.operator)
+    except BaseException:
+        if not opts.keep:
+            remove_tree(root)
+        raise
+    if opts.keep:  # DIR had to be empty for the build
+        report, journal = _outputs(opts, root / "out")
+    sign_key = None if opts.no_sign else (opts.sign_key or sandbox.sign_key)
+    allowed: Path | None = None
+    if sign_key is not None and sign_key == sandbox.sign_key:
+        allowed = report.with_name("allowed_signers")
+        shutil.copyfile(sandbox.allowed_signers, allowed)
+        shutil.copyfile(str(sandbox.sign_key) + ".pub", report.with_name("operator_ed25519.pub"))
+    elif sign_key is not None:
+        allowed = _allowed_signers_for(sign_key, opts.operator, report.with_name("allowed_signers"))
+    home = DemoHome(root=root, sandbox=sandbox_root, journal=journal, report=report, operator=opts.operator,
+                    keep=bool(opts.keep), allowed_signers=allowed)
+    home.write_marker()
+    status, state = EXIT_OK, ""
+    try:
         with sandbox.start():
-            v = sandbox.variables
-            _say(f"services up: checkout-service http://127.0.0.1:{v['web_port']}/health, "
-                 f"SSH host 127.0.0.1:{v['ssh_port']}, webhook sink http://127.0.0.1:{v['hook_port']}/hooks")
+            _say_services(sandbox.variables)
+            variables = {**sandbox.variables, **opts.variables}
             session = dataclasses.replace(opts, plan=sandbox.plan_path, report=report, journal=journal,
-                                          sign_key=sign_key, variables={**sandbox.variables, **opts.variables})
+                                          sign_key=sign_key, variables=variables)
             if opts.headless:
                 from rollback_tui.frontend.headless import run_plan_headless
 
                 status = run_plan_headless(
                     sandbox.plan_path, answers=opts.answers or "auto", operator=opts.operator, journal=journal,
-                    report=report, sign_key=sign_key, no_sign=opts.no_sign, variables=session.variables)
+                    report=report, sign_key=sign_key, no_sign=opts.no_sign, variables=variables)
             else:
                 from rollback_tui.ui.launch import run_cockpit_on_plan
 
-                status = run_cockpit_on_plan(sandbox.plan_path, session.variables, session)
+                status = run_cockpit_on_plan(sandbox.plan_path, variables, session)
             _say("stopping the sandbox services")
     finally:
-        if keep is None:
-            shutil.rmtree(root.parent, ignore_errors=True)
-    verified = _finish(report, journal, allowed, opts, keep)
+        state = _settle(home)
+    if state != "final":  # resumable: the report is written when the session ends
+        return status
+    verified = _finish(report, journal, allowed, opts)
     return status if status != EXIT_OK else verified
+
+
+def _say_services(v: dict[str, str]) -> None:
+    _say(f"services up: checkout-service http://127.0.0.1:{v['web_port']}/health, "
+         f"SSH host 127.0.0.1:{v['ssh_port']}, webhook sink http://127.0.0.1:{v['hook_port']}/hooks")

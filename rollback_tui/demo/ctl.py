@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from contextlib import closing
@@ -18,20 +21,44 @@ from typing import Any
 from rollback_tui.demo.layout import FLAG, SERVICE, Layout
 
 
+RESUME_HINT = "is the demo running? `rollback-tui demo --resume`"
+
+
+class Unreachable(Exception):
+    """A demo service did not answer: one line for the operator, never a traceback."""
+
+
+def _why(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "timed out"
+    return getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+
+
 def _request(url: str, method: str = "GET", timeout: float = 60.0) -> tuple[int, Any]:
     request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    where = urllib.parse.urlsplit(url).netloc
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        try:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ValueError:
+            return exc.code, None
+    except (OSError, http.client.HTTPException) as exc:
+        raise Unreachable(f"cannot reach {where} ({_why(exc)}): {RESUME_HINT}") from None
+    except ValueError:
+        raise Unreachable(f"{where} answered something that is not JSON: {RESUME_HINT}") from None
 
 
 def _ports(layout: Layout) -> dict[str, Any]:
     try:
         return layout.read_ready()
     except (OSError, ValueError):
-        raise SystemExit(f"{SERVICE}: the demo services are not running (no {layout.ready})") from None
+        raise Unreachable(f"the demo services are not running (no {layout.ready}): {RESUME_HINT}") from None
 
 
 def restart(layout: Layout) -> int:
@@ -118,7 +145,7 @@ def watch_health(layout: Layout, seconds: float) -> int:
         try:
             code, body = _request(url, timeout=5)
             reason = "; ".join(body.get("reasons", [])) if isinstance(body, dict) else ""
-        except OSError as exc:
+        except Unreachable as exc:
             code, reason = 0, str(exc)
         samples += 1
         if code != 200:
@@ -142,9 +169,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="watch-health: how long to watch")
     args = parser.parse_args(argv)
     layout = Layout(args.sandbox.resolve())
-    if args.command == "watch-health":
-        return watch_health(layout, args.seconds)
-    return {"restart": restart, "status": status, "situation": situation}[args.command](layout)
+    try:
+        if args.command == "watch-health":
+            return watch_health(layout, args.seconds)
+        return {"restart": restart, "status": status, "situation": situation}[args.command](layout)
+    except Unreachable as exc:
+        print(f"{SERVICE}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # a damaged sandbox: one line
+        print(f"{SERVICE}: {type(exc).__name__}: {exc} (sandbox {layout.root}): {RESUME_HINT}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

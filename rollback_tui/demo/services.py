@@ -281,6 +281,7 @@ async def serve(args: argparse.Namespace) -> int:
             ssh_server.close()
         await supervisor.stop()
         supervisor.sock.close()
+        layout.ready.unlink(missing_ok=True)  # the helpers then say "not running", not "connection refused"
     print("services stopped", file=sys.stderr, flush=True)
     return 0
 
@@ -308,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # one line in run/services.log (the demo shows its tail), never a traceback
+        text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:1000]
+        print(f"demo services: {type(exc).__name__}: {text}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":

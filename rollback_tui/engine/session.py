@@ -28,6 +28,7 @@ from rollback_tui.record.events import (
     utcnow,
 )
 from rollback_tui.record.journal import Journal, Writer
+from rollback_tui.record.lightevents import output_ref
 from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
 from rollback_tui.errors import JournalError, RollbackError
@@ -71,6 +72,12 @@ def report_path_for(journal_path: Path) -> Path:
     return journal_path.with_name(name + ".md")
 
 
+def session_dir_for(journal_path: Path) -> Path:
+    """Where a session's artefacts go (database backups, row counts, flag backups): `x.journal.jsonl` ->
+    `x.files/` beside the journal, never the current directory itself."""
+    return report_path_for(Path(journal_path)).with_suffix(".files")
+
+
 def _load_secrets(loaded: Any) -> SecretStore:
     secrets = SecretStore(loaded.plan.secrets, base_dir=Path(loaded.path).parent)
     problems = secrets.load_all()
@@ -78,6 +85,11 @@ def _load_secrets(loaded: Any) -> SecretStore:
         raise RollbackError("secrets the plan declares are not available:\n  " + "\n  ".join(problems),
                             hint="provide them (environment or file) before starting the session")
     return secrets
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def _bind(decisions: DecisionSource, plan: Any) -> None:
@@ -122,6 +134,10 @@ class Session:
         self._interrupt_reason = ""
         self._fatal: JournalError | None = None
         self._finishing = False
+        self._heads: dict[Any, Any] = {}
+        """The fields output batches repeat, shared between their light forms (record/lightevents.py)."""
+        self._described: dict[tuple[str, str], Any] | None = None
+        """The plan's action descriptions of this process (described once: the outline and the plan review)."""
 
     # ------------------------------------------------------------ construction
 
@@ -139,7 +155,7 @@ class Session:
         return cls(loaded=loaded, secrets=secrets, journal=journal, decisions=decisions, operator=operator,
                    report_path=Path(report_path) if report_path else report_path_for(journal_path),
                    sign_key=sign_key, no_sign=no_sign, listeners=listeners,
-                   workdir=(workdir or journal_path.parent).resolve(), passphrase=passphrase,
+                   workdir=(workdir or _made(session_dir_for(journal_path))).resolve(), passphrase=passphrase,
                    sample_every=sample_every)
 
     @classmethod
@@ -201,8 +217,12 @@ class Session:
         except JournalError as exc:
             self._fatal = exc
             raise
-        for event in numbered:
-            self.events.append(event)
+        source = self.journal.source() if any(event.type == "action_output" for event in numbered) else None
+        for event, (offset, length) in zip(numbered, self.journal.last_spans):
+            # output batches stay on disk: kept light (their lines read back from the journal when reported)
+            kept = output_ref(event, offset, length, source, self._heads) if source and \
+                event.type == "action_output" else event
+            self.events.append(kept)
             self._apply(event)
             for listener in self.listeners:
                 try:
@@ -310,7 +330,8 @@ class Session:
         self._background.append(asyncio.create_task(clock.warn(self._record_background, already=self.state.warned)))
         self.runner = Runner(self.plan, decisions=self.decisions, operator=self.operator, secrets=self.secrets,
                              record=self.record, clock=clock, history=self._history, workdir=self.workdir,
-                             monitor=self.monitor, summaries=summaries, before_finish=self._stop_background)
+                             monitor=self.monitor, summaries=summaries, before_finish=self._stop_background,
+                             render_plan=self._render_plan)
         if self._interrupt_reason:
             self.runner.interrupt_reason = self._interrupt_reason
         return await self.runner.run()
@@ -326,11 +347,20 @@ class Session:
             reason=reason, previous_exit_state=finished.exit_state, reopened_by=self.operator,
             continue_after_seq=cut, actor=self.operator)]))
 
+    async def _render_plan(self, plan: Any, secrets: SecretStore, workdir: Path) -> str:
+        """The plan review's document, from the descriptions the outline was made of (an adapter's describe can
+        be slow: an alembic child, a network read), described now only if they were not."""
+        from rollback_tui.review.render import render_plan
+
+        described = self._described if plan is self.plan and workdir == self.workdir else None
+        return await render_plan(plan, secrets, workdir, descriptions=described)
+
     async def _summaries(self) -> dict[tuple[str, str], str]:
         try:
             from rollback_tui.review.render import describe_plan
 
             described = await describe_plan(self.plan, self.secrets, self.workdir)
+            self._described = described
             return {key: description.summary for key, description in described.items()}
         except Exception as exc:  # the outline is for viewers; a failure here must not stop the rollback
             log.warning("cannot describe the plan's actions: %s", exc)

@@ -8,14 +8,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from rollback_tui.record.events import Event, EventBase, SessionStarted, parse_event
 from rollback_tui.record.journal_lock import check_lock_path, flock, lock_path_for, write_holder
 from rollback_tui.record.journal_lock import holder_text  # noqa: F401  (re-exported: the journal's public API)
+from rollback_tui.record.lightevents import PREFIX, Source, light_output
 from rollback_tui.errors import JournalError
-from rollback_tui.safeio import FileRefused, fsync_dir, open_regular, read_fd
+from rollback_tui.safeio import FileRefused, fsync_dir, open_regular
 
 Writer = Callable[[int, bytes], int]
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -36,6 +38,9 @@ class JournalRead:
     """Bytes up to the end of the last complete, readable line (where appending may continue)."""
     torn_tail: bool = False
     """Only the last line was dropped (what a crash leaves); earlier corruption is not a torn tail."""
+    seq_break: tuple[int, int, int] | None = None
+    """(line, seq, previous seq) of the first event not numbered previous + 1, or None."""
+    ends_with_newline: bool = True
 
 
 #: `follow` reads at most this much per poll; the header check reads at most this much looking for line 1's end.
@@ -56,41 +61,125 @@ def parse_journal_bytes(data: bytes, *, final: bool = True) -> tuple[list[Event]
 
     Returns (events, dropped notes, bytes consumed, number of the first bad line or -1, number of the last non-empty
     line). With final=False a last line without its newline is left unconsumed (a writer may be mid-line)."""
-    events: list[Event] = []
-    dropped: list[str] = []
-    consumed = 0
-    first_bad = -1
-    last_line = -1
-    lines = data.split(b"\n")
-    tail = lines.pop()
-    # bulk allocation of many small frozen models: the cyclic GC would run hundreds of times for nothing
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for number, raw in enumerate(lines, start=1):
-            consumed += len(raw) + 1
-            if not raw or raw.isspace():
-                continue
-            last_line = number
-            try:
-                events.append(parse_event(raw))
-            except (ValidationError, ValueError) as exc:
-                dropped.append(f"line {number}: unreadable event ({_why(exc)})")
-                if first_bad < 0:
-                    first_bad = number
+    scan = _Scan(None)
+    scan.feed(data)
+    scan.finish(final)
+    return scan.events, scan.dropped, scan.consumed, scan.first_bad, scan.last_line
+
+
+_CONTROLS = bytes(range(32))
+#: Bytes read at a time when a journal is streamed (resume, follow, report): memory stays bounded by the events kept.
+CHUNK = 4 * 1024 * 1024
+
+
+class _Scan:
+    """Journal lines parsed as they are read, chunk by chunk: the events, what was dropped, where the good part ends
+    and the first break in the seq numbering. With a `source`, canonical output batches are kept light
+    (record/lightevents.py: counted and matched without their lines, which stay on disk)."""
+
+    def __init__(self, source: Source | None, offset: int = 0) -> None:
+        self.source = source
+        self.events: list[Any] = []
+        self.dropped: list[str] = []
+        self.consumed = 0
+        self.first_bad = -1
+        self.first_bad_at = -1
+        self.last_line = -1
+        self.number = 0
+        self.size = 0
+        self.last_byte = b""
+        self.seq_break: tuple[int, int, int] | None = None
+        """(line, seq, previous seq) of the first event whose seq is not the previous one + 1."""
+        self._offset = offset
+        self._pending = b""
+        self._cache: dict[bytes, Any] = {}
+        self._clean = False
+
+    def _parse(self, raw: bytes, start: int) -> Any:
+        if self.source is not None and raw.startswith(PREFIX):
+            ref = light_output(raw, start, self.source, self._cache, self._clean)
+            if ref is not None:
+                return ref
+        return parse_event(raw)
+
+    def _keep(self, event: Any) -> None:
+        events = self.events
+        if self.seq_break is None and event.seq != len(events) + 1:
+            self.seq_break = (self.number, event.seq, events[-1].seq if events else 0)
+        events.append(event)
+
+    def _bad(self, note: str, start: int) -> None:
+        self.dropped.append(note)
+        if self.first_bad < 0:
+            self.first_bad, self.first_bad_at = self.number, start
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse the complete lines of `chunk` (after what an earlier chunk left unfinished)."""
+        if not chunk:
+            return
+        self.size += len(chunk)
+        self.last_byte = chunk[-1:]
+        data = self._pending + chunk if self._pending else chunk
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        # one check for the whole chunk instead of one per line: no control character, nothing outside ASCII
+        self._clean = self.source is not None and data.isascii() and \
+            len(data.translate(None, _CONTROLS)) + len(lines) == len(data)
+        start = self._offset + self.consumed
+        events, source, cache, clean = self.events, self.source, self._cache, self._clean
+        for raw in lines:
+            self.number += 1
+            if raw and not raw.isspace():
+                self.last_line = self.number
+                # the hot path (a canonical output batch, in sequence) inlined: _parse and _keep otherwise
+                ref = light_output(raw, start, source, cache, clean) if source is not None and \
+                    raw.startswith(PREFIX) else None
+                if ref is not None and self.seq_break is None and ref.seq == len(events) + 1:
+                    events.append(ref)
+                else:
+                    try:
+                        self._keep(ref if ref is not None else parse_event(raw))
+                    except (ValidationError, ValueError) as exc:
+                        self._bad(f"line {self.number}: unreadable event ({_why(exc)})", start)
+            start += len(raw) + 1
+        self.consumed = start - self._offset
+
+    def finish(self, final: bool) -> None:
+        """The end of the input: with `final`, a last line without its newline is parsed too (else left)."""
+        tail, self._pending = self._pending, b""
         if final and tail.strip():
-            number = last_line = len(lines) + 1
+            self.number += 1
+            self.last_line = self.number
+            start = self._offset + self.consumed
             try:
-                events.append(parse_event(tail))
-                consumed += len(tail)
+                self._keep(self._parse(tail, start))
+                self.consumed += len(tail)
             except (ValidationError, ValueError) as exc:
-                dropped.append(f"line {number}: torn last line, {len(tail)} bytes without a newline ({_why(exc)})")
-                if first_bad < 0:
-                    first_bad = number
-    finally:
-        if was_enabled:
-            gc.enable()
-    return events, dropped, consumed, first_bad, last_line
+                self._bad(f"line {self.number}: torn last line, {len(tail)} bytes without a newline ({_why(exc)})",
+                          start)
+
+    def read_from(self, fd: int, limit: int | None = None) -> None:
+        """Feed everything from the descriptor's position to its end (or `limit` + 1 bytes), then finish."""
+        was_enabled = gc.isenabled()
+        gc.disable()  # bulk allocation of many small objects: the cyclic GC would run hundreds of times for nothing
+        try:
+            while limit is None or self.size <= limit:
+                want = CHUNK if limit is None else min(CHUNK, limit + 1 - self.size)
+                chunk = os.read(fd, want)
+                if not chunk:
+                    break
+                self.feed(chunk)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def journal_read(self) -> JournalRead:
+        good_size = self.size  # a complete last event without its newline is kept: the writer adds the newline
+        if self.first_bad > 0:  # the good prefix ends where the first bad line starts
+            good_size = self.first_bad_at - self._offset
+        torn = len(self.dropped) == 1 and self.first_bad == self.last_line
+        return JournalRead(events=self.events, dropped=self.dropped, good_size=good_size, torn_tail=torn,
+                           seq_break=self.seq_break, ends_with_newline=self.last_byte in (b"", b"\n"))
 
 
 def _open_read_only(path: Path) -> int:
@@ -105,27 +194,36 @@ def _open_read_only(path: Path) -> int:
         raise JournalError(f"journal {path}: cannot read: {exc.strerror}") from None
 
 
+def _source_for(path: Path, fd: int) -> Source:
+    """A second read-only descriptor of the same file as `fd` (where OutputRefs read their lines)."""
+    again = _open_read_only(path)
+    first, second = os.fstat(fd), os.fstat(again)
+    if (first.st_dev, first.st_ino) != (second.st_dev, second.st_ino):
+        os.close(again)
+        raise JournalError(f"journal {path}: the file was replaced while it was being opened; refused")
+    return Source(again)
+
+
 def _journal_read(data: bytes) -> JournalRead:
-    events, dropped, _, first_bad, last_line = parse_journal_bytes(data)
-    good_size = len(data)  # a complete last event without its newline is kept: the writer adds the newline
-    if first_bad > 0:  # the good prefix ends where the first bad line starts
-        good_size = 0
-        for _ in range(first_bad - 1):
-            good_size = data.index(b"\n", good_size) + 1
-    torn = len(dropped) == 1 and first_bad == last_line
-    return JournalRead(events=events, dropped=dropped, good_size=good_size, torn_tail=torn)
+    scan = _Scan(None)
+    scan.feed(data)
+    scan.finish(True)
+    return scan.journal_read()
 
 
-def read_journal(path: Path) -> JournalRead:
-    """Every complete event of a journal; a torn or corrupt line is dropped and named, never fatal."""
+def read_journal(path: Path, *, light: bool = False) -> JournalRead:
+    """Every complete event of a journal (streamed); a torn or corrupt line is dropped and named, never fatal.
+    With `light`, canonical output batches are OutputRefs that read their lines from the file when asked."""
     fd = _open_read_only(Path(path))
     try:
-        data = read_fd(fd)
+        scan = _Scan(_source_for(Path(path), fd) if light else None)
+        scan.read_from(fd)
+        scan.finish(True)
     except OSError as exc:
         raise JournalError(f"journal {path}: cannot read: {exc.strerror}") from None
     finally:
         os.close(fd)
-    return _journal_read(data)
+    return scan.journal_read()
 
 
 def not_a_journal(path: Path, data: bytes, *, require_start: bool = True) -> str:
@@ -146,27 +244,23 @@ def not_a_journal(path: Path, data: bytes, *, require_start: bool = True) -> str
     return ""
 
 
-def sequence_problem(path: Path, data: bytes, events: Sequence[Event]) -> str:
-    """`FILE:LINE: sequence N follows M` for the first event whose seq is not the previous one + 1 ('' if none).
-    Assumes what `read_journal` keeps: every non-blank line up to the events' count is one of the events."""
-    seqs = [event.seq for event in events]
-    if seqs == list(range(1, len(seqs) + 1)):
+def sequence_problem(path: Path, read: JournalRead) -> str:
+    """`FILE:LINE: sequence N follows M` for the first event whose seq is not the previous one + 1 ('' if none)."""
+    if read.seq_break is None:
         return ""
-    bad = next(index for index, seq in enumerate(seqs) if seq != index + 1)
-    previous = events[bad - 1].seq if bad else 0
-    numbers = (number for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip())
-    line = next(number for index, number in enumerate(numbers) if index == bad)
-    return f"{path}:{line}: sequence {events[bad].seq} follows {previous}"
+    line, seq, previous = read.seq_break
+    return f"{path}:{line}: sequence {seq} follows {previous}"
 
 
-def check_journal(path: Path, data: bytes, read: JournalRead, *, require_start: bool = True) -> None:
-    """Refuse (JournalError) what must not be resumed: not a journal, a damaged line before the end, a seq gap."""
-    _check_head(path, data, require_start=require_start)
+def check_journal(path: Path, head: bytes, read: JournalRead, *, require_start: bool = True) -> None:
+    """Refuse (JournalError) what must not be resumed: not a journal, a damaged line before the end, a seq gap.
+    `head` is the journal's first line (at least)."""
+    _check_head(path, head, require_start=require_start)
     if read.dropped and not read.torn_tail:
         raise JournalError(f"journal {path} is corrupt: " + "; ".join(read.dropped[:3]),
                            hint="a damaged line before the end cannot be skipped safely; "
                                 "replay it read-only with `rollback-tui replay`")
-    problem = sequence_problem(path, data, read.events)
+    problem = sequence_problem(path, read)
     if problem:
         raise JournalError(f"{problem} (events are numbered 1, 2, 3, ... without gaps or repeats)",
                            hint="the journal was edited or damaged: resuming it could repeat or skip work; "
@@ -204,16 +298,26 @@ def _check_head(path: Path, head: bytes, *, require_start: bool = True) -> None:
                            hint="give the journal a session printed as `journal: PATH`; the file was not changed")
 
 
-def tail_journal(path: Path, offset: int) -> tuple[list[Event], int]:
-    """Events of the complete lines written since `offset`, and the offset to continue from (for `follow`)."""
+def tail_journal(path: Path, offset: int, *, limit: int = TAIL_LIMIT, light: bool = False
+                 ) -> tuple[list[Event], int]:
+    """Events of the complete lines written since `offset`, and the offset to continue from (for `follow`). At most
+    `limit` bytes are read; with `light`, canonical output batches are OutputRefs (their lines read when shown)."""
+    events, consumed, _, _ = tail_scan(path, offset, limit=limit, light=light)
+    return events, offset + consumed
+
+
+def tail_scan(path: Path, offset: int, *, limit: int = TAIL_LIMIT, light: bool = False
+              ) -> tuple[list[Any], int, int, int]:
+    """(events, bytes consumed, lines dropped, bytes read) of the complete lines after `offset`."""
     fd = _open_read_only(Path(path))
     try:
         os.lseek(fd, offset, os.SEEK_SET)
-        data = read_fd(fd, TAIL_LIMIT)
+        scan = _Scan(_source_for(Path(path), fd) if light else None, offset)
+        scan.read_from(fd, limit)
+        scan.finish(False)
     finally:
         os.close(fd)
-    events, _, consumed, _, _ = parse_journal_bytes(data, final=False)
-    return events, offset + consumed
+    return scan.events, scan.consumed, len(scan.dropped), scan.size
 
 
 class Journal:
@@ -231,6 +335,9 @@ class Journal:
         self._broken: JournalError | None = None
         #: set by open_existing: the events already in the file and what was dropped when reading it
         self.recovered: JournalRead = JournalRead(events=[])
+        #: (offset, length) of each line the last append_many wrote
+        self.last_spans: list[tuple[int, int]] = []
+        self._source: Source | None = None
 
     # ------------------------------------------------------------ opening
 
@@ -280,11 +387,15 @@ class Journal:
                 if require_start:  # before reading the rest: a large file that is no journal is not read through
                     _check_head(path, head)
                 os.lseek(lock_fd, 0, os.SEEK_SET)
-                data = read_fd(lock_fd)
+                # streamed: output batches stay on disk (OutputRef), read again through a descriptor of their own
+                # (not a dup: the flock lives on this one's open file, and closing the journal must release it)
+                scan = _Scan(_source_for(path, lock_fd))
+                scan.read_from(lock_fd)
+                scan.finish(True)
             except OSError as exc:
                 raise JournalError(f"journal {path}: cannot read: {exc.strerror}") from None
-            read = _journal_read(data)
-            check_journal(path, data, read, require_start=require_start)
+            read = scan.journal_read()
+            check_journal(path, head, read, require_start=require_start)
             check_lock_path(path)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -299,7 +410,7 @@ class Journal:
                 os.ftruncate(fd, read.good_size)  # the torn tail of a crash; appends continue on a clean line
                 os.fsync(fd)
                 size = read.good_size
-            elif size and not data.endswith(b"\n"):
+            elif size and not read.ends_with_newline:
                 os.write(fd, b"\n")
                 size += 1
         except BaseException:
@@ -310,6 +421,7 @@ class Journal:
         journal = cls(path, fd, 0, size, write=write, lock_fd=lock_fd)
         journal.last_seq = read.events[-1].seq if read.events else 0
         journal.recovered = read
+        journal._source = scan.source
         return journal
 
     # ------------------------------------------------------------ writing
@@ -330,7 +442,8 @@ class Journal:
             raise JournalError(f"journal {self.path} is closed")
         numbered = [event.model_copy(update={"seq": self.last_seq + index})
                     for index, event in enumerate(events, start=1)]
-        data = "".join(event.model_dump_json() + "\n" for event in numbered).encode()
+        lines = [event.model_dump_json().encode() for event in numbered]
+        data = b"\n".join(lines) + b"\n"
         try:
             written = 0
             while written < len(data):
@@ -338,9 +451,23 @@ class Journal:
             os.fsync(self._fd)
         except OSError as exc:
             self._fail(exc)
+        spans, offset = [], self._size
+        for line in lines:
+            spans.append((offset, len(line)))
+            offset += len(line) + 1
+        self.last_spans = spans
         self._size += len(data)
         self.last_seq += len(numbered)
         return numbered  # type: ignore[return-value]
+
+    def source(self) -> Source | None:
+        """A read-only descriptor of this journal for light events (record/lightevents.py), or None."""
+        if self._source is None and self._fd is not None:
+            try:
+                self._source = _source_for(self.path, self._fd)
+            except (JournalError, OSError):
+                return None
+        return self._source
 
     def _fail(self, exc: OSError) -> None:
         """Cut whatever part of the batch reached the file, so the journal ends on its last complete event."""

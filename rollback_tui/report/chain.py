@@ -6,11 +6,13 @@ import gc
 import hashlib
 import typing
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from rollback_tui.record import events as ev
 from rollback_tui.record.events import Event, dump_event, parse_event
+from rollback_tui.record.lightevents import Held, light_output
 
 #: The `prev` of the first line: the hash of a fixed label, so an empty log still has a defined head.
 GENESIS = hashlib.sha256(b"rollback-tui event log v1").hexdigest()
@@ -40,8 +42,29 @@ def encode_log(events: list[Event]) -> tuple[list[str], str]:
     return lines, prev
 
 
-def _parse_one(text: str) -> Event:
-    """Parse an event; peeking at its type first is faster than letting the union try (and gives the same result)."""
+def iter_log(events: list[Event], heads: list[str]) -> typing.Iterator[bytes]:
+    """The log lines as UTF-8 (what encode_log makes, one at a time: a long log is never all in memory); the chain
+    head is appended to `heads` once the last line is out. Light output batches give their journal bytes."""
+    prev = GENESIS
+    sha = hashlib.sha256
+    prefix, middle = _PREFIX.encode(), _MIDDLE.encode()
+    for event in events:
+        raw = getattr(event, "raw", None)
+        dumped = raw if isinstance(raw, bytes) else dump_event(event).encode("utf-8")
+        line = b"".join((prefix, prev.encode("ascii"), middle, dumped, b"}"))
+        yield line
+        prev = sha(line).hexdigest()
+    heads.append(prev)
+
+
+def _parse_one(text: str, cache: dict[Any, Any] | None = None) -> Event:
+    """Parse an event; peeking at its type first is faster than letting the union try (and gives the same result).
+    With a `cache`, a canonical output batch is read light (record/lightevents.py: the same event, its bytes kept)."""
+    if cache is not None and text.startswith('{"schema_version":') and '"type":"action_output"' in text:
+        data = text.encode("utf-8")
+        ref = light_output(data, 0, Held(data), cache)
+        if ref is not None:
+            return typing.cast(Event, ref)
     at = text.find('"type":"')
     if at >= 0:
         end = text.find('"', at + 8)
@@ -91,11 +114,12 @@ def _decode(lines: list[str], first_line: int) -> DecodedLog:
     previous: Event | None = None
     hash_at, hash_end, middle_at = len(_PREFIX), len(_PREFIX) + _HASH_LEN, _EVENT_AT - len(_MIDDLE)
     events, event_lines = out.events, out.event_lines
+    cache: dict[Any, Any] = {}
     for index, line in enumerate(lines):
         event: Event | None = None
         if line.startswith(_PREFIX) and line[middle_at:_EVENT_AT] == _MIDDLE and line[-1:] == "}":
             try:
-                event = _parse_one(line[_EVENT_AT:-1])
+                event = _parse_one(line[_EVENT_AT:-1], cache)
                 events.append(event)
                 event_lines.append(index)
             except (ValidationError, ValueError) as exc:

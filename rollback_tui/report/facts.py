@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rollback_tui.record import events as ev
-from rollback_tui.record.events import Event
 from rollback_tui.procedure.fold import SessionState
 from rollback_tui.procedure.states import IllegalTransition, StepState
 from rollback_tui.procedure.steps import STEP_IDS, Scope
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event
+from rollback_tui.record.lightevents import OutputRef
 
 SCOPES = tuple(scope.value for scope in Scope)
 #: A step state as the report words it (the others by their own name).
@@ -121,20 +122,19 @@ def collect(events: list[Event]) -> Facts:
     requests: dict[int, ev.DecisionRequested] = {}
     open_runs: dict[tuple[str, str], ActionRun] = {}
     state = facts.state
+    if events:
+        facts.first_ts, facts.last_ts = events[0].ts, events[-1].ts
     for event in events:
         try:
             state.apply(event)
         except IllegalTransition as exc:  # the record is reported as it is; the move is named, not hidden
             facts.problems.append(f"event {event.seq}: {exc}")
         facts.count += 1
-        if facts.first_ts is None:
-            facts.first_ts = event.ts
-        facts.last_ts = event.ts
         kind = type(event)
-        if kind is ev.ActionOutput:
-            # The hot path: 100k-event logs are mostly output batches.
+        if kind is ev.ActionOutput or kind is OutputRef:
+            # The hot path: 100k-event logs are mostly output batches (read light from a journal: only counted).
             run = open_runs.get((event.step, event.action))
-            count = len(event.lines)
+            count = event.line_count if kind is OutputRef else len(event.lines)
             if run is not None:
                 run.output_lines += count
             facts.step(event.step).output_lines += count

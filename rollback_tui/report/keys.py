@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,11 @@ class Signer:
 
     def sign(self, message: bytes, namespace: str = sshsig.NAMESPACE) -> str:
         """An armored SSHSIG over `message`, checked against itself before it is returned."""
-        data = sshsig.signed_data(message, namespace)
+        return self.sign_digest(hashlib.sha512(message).digest(), namespace)
+
+    def sign_digest(self, digest: bytes, namespace: str = sshsig.NAMESPACE) -> str:
+        """An armored SSHSIG over the message whose SHA-512 is `digest`, checked against itself."""
+        data = sshsig.signed_digest(digest, namespace)
         try:
             if self._agent_key is not None and self._agent_path:
                 signature = agent.sign(self._agent_path, self._agent_key, data)
@@ -50,7 +55,7 @@ class Signer:
             raise SignatureError(str(exc)) from None
         blob = sshsig.encode(self.public_key, signature, namespace)
         # A signature that does not verify is worse than none: catch a misbehaving agent here.
-        sshsig.verify(message, sshsig.decode(blob), namespace)
+        sshsig.verify_digest(digest, sshsig.decode(blob), namespace)
         return sshsig.armor(blob)
 
 

@@ -50,7 +50,7 @@ def load_events(path: Path, *, allowed_signers: Path | None = None, identity: st
     if _is_journal(path):
         from rollback_tui.record.journal import read_journal
 
-        journal = read_journal(path)
+        journal = read_journal(path, light=True)  # output batches stay on disk until shown
         return LoadedSession(journal.events, "journal", None, list(journal.dropped))
     result = verify_report(path, allowed_signers=allowed_signers, identity=identity, source=trust_source)
     return LoadedSession(result.events, "report", result, list(result.dropped))

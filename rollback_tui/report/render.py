@@ -77,6 +77,14 @@ def compose(events: list[Event], header: ReportHeader, log_lines: list[str], hea
             log_count: int | None = None) -> str:
     """The whole file from the events plus the already-encoded log. Verify passes no log lines and their
     count instead, to compare everything but the log body (checked line by line by the chain)."""
+    count = len(log_lines) if log_count is None else log_count
+    before, after = compose_around_log(events, header, count)
+    return before + "\n" + "".join(line + "\n" for line in log_lines) + after(head)
+
+
+def compose_around_log(events: list[Event], header: ReportHeader, count: int) -> tuple[str, Callable[[str], str]]:
+    """The file up to the log's opening fence, and (given the chain head) from its closing fence on: the file is
+    `before + "\n" + every log line + "\n" + after(head)`, so a writer can stream the log in between."""
     facts = collect(events)
     name = str((facts.started.plan_name if facts.started else "") or facts.metadata.get("name") or "session")
     out = [f"# Rollback report: {inline(name)}", "", FORMAT_MARK]
@@ -86,17 +94,18 @@ def compose(events: list[Event], header: ReportHeader, log_lines: list[str], hea
     for title, build in SECTIONS:
         out += ["", f"## {title}", ""] + build(facts, header)
     seqs = [e.seq for e in events]
-    count = len(log_lines) if log_count is None else log_count
+    events_line = f"- Events: {count}" + (f" (seq {min(seqs)}–{max(seqs)})" if seqs else "")
     out += ["", LOG_HEADING, "",
             f"{count} events in canonical JSON, one per line. Each line's `prev` is the SHA-256 of the line "
             "before it (the first line's: SHA-256 of `rollback-tui event log v1`). Every section above is generated "
-            "from this log.", "", FENCE_OPEN, *log_lines, FENCE_CLOSE,
-            "", INTEGRITY_HEADING, "",
-            f"- Events: {count}" + (f" (seq {min(seqs)}–{max(seqs)})" if seqs else ""),
-            f"{HEAD_PREFIX}{head}`",
-            "- `rollback-tui verify REPORT` checks the signature, the hash chain, and that every section matches "
-            "what the event log generates.", ""]
-    return "\n".join(out)
+            "from this log.", "", FENCE_OPEN]
+
+    def after(head: str) -> str:
+        return "\n".join([FENCE_CLOSE, "", INTEGRITY_HEADING, "", events_line, f"{HEAD_PREFIX}{head}`",
+                          "- `rollback-tui verify REPORT` checks the signature, the hash chain, and that every section "
+                          "matches what the event log generates.", ""])
+
+    return "\n".join(out), after
 
 
 def render_report(events: list[Event], header: ReportHeader | None = None) -> str:

@@ -87,7 +87,11 @@ class SshSig:
 
 def signed_data(message: bytes, namespace: str = NAMESPACE, hash_alg: str = "sha512") -> bytes:
     """What the key actually signs: the preamble, namespace, and the message's digest."""
-    digest = HASHES[hash_alg](message).digest()
+    return signed_digest(HASHES[hash_alg](message).digest(), namespace, hash_alg)
+
+
+def signed_digest(digest: bytes, namespace: str = NAMESPACE, hash_alg: str = "sha512") -> bytes:
+    """signed_data for a message hashed already (a report streamed to disk)."""
     return MAGIC + ssh_string(namespace.encode()) + ssh_string(b"") + ssh_string(hash_alg.encode()) + ssh_string(digest)
 
 
@@ -167,6 +171,15 @@ def load(path: Path) -> SshSig:
 def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> bytes:
     """Check one signature over `message` (with `cryptography`, no asyncssh import); returns the signer's
     public key blob, raises SignatureError saying why not."""
+    if sig.namespace != namespace:
+        raise SignatureError(f"the signature is for namespace {sig.namespace!r}, not {namespace!r}")
+    if sig.hash_alg not in HASHES:
+        raise SignatureError(f"unsupported hash algorithm {sig.hash_alg!r} (sha256 or sha512 expected)")
+    return verify_digest(HASHES[sig.hash_alg](message).digest(), sig, namespace)
+
+
+def verify_digest(digest: bytes, sig: SshSig, namespace: str = NAMESPACE) -> bytes:
+    """`verify` for a message hashed already with the signature's hash algorithm."""
     from rollback_tui.report.sshkeys import verify_signature
 
     if sig.namespace != namespace:
@@ -175,5 +188,5 @@ def verify(message: bytes, sig: SshSig, namespace: str = NAMESPACE) -> bytes:
         raise SignatureError(f"unsupported hash algorithm {sig.hash_alg!r} (sha256 or sha512 expected)")
     if sig.key_type == "ssh-rsa" and sig.sig_alg not in RSA_SHA2:
         raise SignatureError(f"RSA signature algorithm {sig.sig_alg} (SHA-1) is rejected, as OpenSSH rejects it")
-    verify_signature(sig.public_key, sig.signature, signed_data(message, namespace, sig.hash_alg))
+    verify_signature(sig.public_key, sig.signature, signed_digest(digest, namespace, sig.hash_alg))
     return sig.public_key

@@ -54,9 +54,11 @@ def _plan_risks(plan: Plan) -> list[str]:
     return risks
 
 
-async def render_plan(plan: Plan, secrets: SecretStore, workdir: Path) -> str:
-    """The Rollback Plan document (markdown)."""
-    descriptions = await describe_plan(plan, secrets, workdir)
+async def render_plan(plan: Plan, secrets: SecretStore, workdir: Path,
+                      descriptions: dict[tuple[str, str], Description] | None = None) -> str:
+    """The Rollback Plan document (markdown); `descriptions` when the caller already described the plan."""
+    if descriptions is None:
+        descriptions = await describe_plan(plan, secrets, workdir)
     meta = plan.metadata
     out: list[str] = [f"# Rollback Plan: {_md(meta.name)}", ""]
     facts = [("Incident", meta.incident), ("Service", meta.service), ("Environment", meta.environment),

@@ -6,7 +6,6 @@ import asyncio
 import sys
 import threading
 from pathlib import Path
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +24,7 @@ from rollback_tui.procedure.exits import EXIT_SIGINT as EXIT_INTERRUPTED
 from rollback_tui.procedure.exits import EXIT_USAGE
 from rollback_tui.termsafe import one_line, safe, scrub
 from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
+from rollback_tui.ui.inbox import HiddenOutput, Inbox
 from rollback_tui.ui.keybar import KeyBar
 from rollback_tui.ui.logpane import LogPane
 from rollback_tui.ui.panes import Checklist, HeaderBar, HealthPane
@@ -63,6 +63,35 @@ COMPACT_WIDTH = 120
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _older_output_counted(events: Iterable[Any], keep: int) -> list[Any]:
+    """Light output batches (record/lightevents.py) older than the last `keep` lines the log pane can hold are
+    only counted (HiddenOutput): a replay or resume of a long journal never reads lines nobody can scroll to."""
+    events = list(events)
+    lines, cut = 0, 0
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if getattr(event, "full", None) is not None:
+            lines += event.line_count
+            if lines > keep:
+                cut = index + 1
+                break
+    if not cut:
+        return events
+    out: list[Any] = []
+    for event in events[:cut]:
+        if getattr(event, "full", None) is None:
+            out.append(event)
+            continue
+        last = out[-1] if out else None
+        if not isinstance(last, HiddenOutput) or last.step != event.step:
+            last = HiddenOutput(event.step)
+            out.append(last)
+        last.events += 1
+        last.lines += event.line_count
+        last.last_seq = max(last.last_seq, event.seq)
+    return out + events[cut:]
 
 
 class EventsArrived(Message):
@@ -159,7 +188,7 @@ class CockpitApp(App[int]):
         self.loading = loading  # shown in the header until the driver has its session (the plan is loaded)
         self.plan_error: PlanError | None = None
         self.view = SessionView()
-        self.inbox: deque[Any] = deque()
+        self.inbox = Inbox()
         self.wake_posted = False
         self.redraw_scheduled = False
         self.summary_dismissed = False
@@ -298,7 +327,8 @@ class CockpitApp(App[int]):
     # ------------------------------------------------------------ events in
 
     def post_event(self, event: Any) -> None:
-        """The engine's listener: thread-safe; events are drained in batches by `on_events_arrived`."""
+        """The engine's listener: thread-safe; events are drained in batches by `on_events_arrived`. The inbox is
+        bounded: while the cockpit is behind, output batches past its budget are only counted (ui/inbox.py)."""
         self.inbox.append(event)
         if not self.wake_posted:
             self.wake_posted = True
@@ -307,10 +337,7 @@ class CockpitApp(App[int]):
     @on(EventsArrived)
     def drain_inbox(self) -> None:
         self.wake_posted = False
-        batch = []
-        while self.inbox:
-            batch.append(self.inbox.popleft())
-        self.apply_now(batch)
+        self.apply_now(self.inbox.drain())
 
     def apply_now(self, events: Iterable[Any]) -> None:
         """Fold events into the view, feed the log, and schedule one redraw. Every event of every driver passes
@@ -320,7 +347,15 @@ class CockpitApp(App[int]):
         view = self.view
         hook = self.state_hook
         panes_changed = False
+        if hook is None and log is not None and log.records.maxlen:
+            events = _older_output_counted(events, log.records.maxlen)
         for event in events:
+            if isinstance(event, HiddenOutput):
+                self._hidden_output(view, log, event)
+                continue
+            full = getattr(event, "full", None)
+            if full is not None:  # an output batch read light from a journal (record/lightevents.py): its lines now
+                event = full()
             event = scrub(event)
             view.apply(event)
             if log is not None:
@@ -328,8 +363,19 @@ class CockpitApp(App[int]):
             if hook is not None:
                 hook(view.snapshot())
             panes_changed = panes_changed or event.type != "action_output"
+        self._show_asked()
         if panes_changed:  # output only feeds the log pane (flushed on its own timer): no pane redraw for it
             self.redraw_soon()
+
+    @staticmethod
+    def _hidden_output(view: SessionView, log: LogPane | None, hidden: HiddenOutput) -> None:
+        """Batches the inbox only counted: the view counts them, the log says how many lines it did not show."""
+        view.events += hidden.events
+        view.output_lines += hidden.lines
+        view.last_seq = max(view.last_seq, hidden.last_seq)
+        if log is not None:
+            log.add(hidden.step, "", "info", [f"… {hidden.lines} lines of output not shown here (the journal has "
+                                              "every line)"])
 
     def rebuild(self, events: Sequence[Any]) -> None:
         """Start the view over from these events (replay stepping back)."""
@@ -492,10 +538,21 @@ class CockpitApp(App[int]):
         """Called by UIDecisionSource inside the engine worker; resolved by the decide keys."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._ask = (request, future)
+        self._show_asked()
         future.add_done_callback(lambda _f: self._ask_done(future))
         self.refresh_bindings()
         self.redraw_soon()
         return future
+
+    def _show_asked(self) -> None:
+        """A resume asks again the question the journal recorded before the interruption (no new event), and the
+        journal's SessionInterrupted, folded after it, clears it: the view shows the question being asked."""
+        if self._ask is None:
+            return
+        request, pending = self._ask[0], self.view.pending
+        folded = int(getattr(request, "seq", 0) or 0) <= self.view.last_seq  # a new request is folded as it comes
+        if folded and (pending is None or pending.request_id != request.request_id):
+            self.view._on_decision_requested(scrub(request))
 
     def _ask_done(self, future: asyncio.Future[Any]) -> None:
         if self._ask is not None and self._ask[1] is future:

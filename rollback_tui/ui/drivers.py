@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,34 +194,21 @@ class FollowDriver:
         self.finished = False
 
     def read_new(self) -> list[Any]:
-        """Complete new lines since the last read, parsed; a torn last line waits for the next poll."""
-        from rollback_tui.record.events import parse_event
-        from rollback_tui.safeio import FileRefused, open_regular, read_fd
+        """Complete new lines since the last read, parsed (output batches light: their lines are read from the
+        journal only if shown); a torn last line waits for the next poll."""
+        from rollback_tui.record.journal import tail_scan
+        from rollback_tui.errors import JournalError
 
         try:  # never through a link, never blocking on a FIFO; at most 64 MB a poll
-            fd = open_regular(self.path, follow=False, what="journal")
-        except (OSError, FileRefused):
+            events, consumed, dropped, read = tail_scan(self.path, self.offset, limit=FOLLOW_READ_LIMIT, light=True)
+        except (OSError, JournalError):
             return []
-        try:
-            os.lseek(fd, self.offset, os.SEEK_SET)
-            chunk = read_fd(fd, FOLLOW_READ_LIMIT)
-        finally:
-            os.close(fd)
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            if len(chunk) > FOLLOW_READ_LIMIT:  # a line longer than any event: skip it, counted as dropped
-                self.offset += len(chunk)
-                self.dropped += 1
+        if not consumed and read > FOLLOW_READ_LIMIT:  # a line longer than any event: skip it, counted as dropped
+            self.offset += read
+            self.dropped += 1
             return []
-        self.offset += end + 1
-        events = []
-        for line in chunk[: end + 1].splitlines():
-            if not line.strip():
-                continue
-            try:
-                events.append(parse_event(line))
-            except ValueError:
-                self.dropped += 1
+        self.offset += consumed
+        self.dropped += dropped
         return events
 
     async def run(self, app: CockpitApp) -> None:

@@ -13,7 +13,7 @@ def _events(driver: Any, report_info: dict[str, Any]) -> tuple[list[Any], Path]:
     if journal:
         from rollback_tui.record.journal import read_journal
 
-        return list(read_journal(Path(journal)).events), Path(journal)
+        return list(read_journal(Path(journal), light=True).events), Path(journal)
     if events:
         return list(events), Path.cwd() / "rollback-replay"
     raise RuntimeError("no journal or recorded events to export yet")

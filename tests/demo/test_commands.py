@@ -46,8 +46,8 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def _demo(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _demo(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(state)}
     return subprocess.run([sys.executable, "-m", "rollback_tui", "demo", "--headless", "--answers", "auto",
                            "--operator", "demo-operator", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=600)
@@ -55,7 +55,7 @@ def _demo(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_headless_demo_end_to_end(tmp_path: Path) -> None:
-    done = _demo()
+    done = _demo(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     report = Path(re.search(r"^report: (.+)$", done.stdout, re.M).group(1))
     allowed = Path(re.search(r"^allowed_signers: (.+)$", done.stdout, re.M).group(1))
@@ -65,6 +65,6 @@ def test_headless_demo_end_to_end(tmp_path: Path) -> None:
         verified = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "demo-operator", "-n",
                                    "rollback-tui", "-s", f"{report}.sig"], stdin=message, capture_output=True)
     assert verified.returncode == 0, verified.stderr
-    assert not Path(sandbox).exists()  # removed without --keep
+    assert not Path(sandbox).exists()  # the session is final: removed (without --keep)
     assert _processes_mentioning(sandbox) == []
     shutil.rmtree(report.parent)
