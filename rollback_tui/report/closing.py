@@ -123,4 +123,4 @@ def root_cause(f: Facts) -> list[str]:
     points += [f"- the session was interrupted ({inline(i.reason)})" for i in f.interruptions]
     out += points or ["- nothing unusual recorded"]
     return out + ["", "### Follow-up", "", "- [ ] Root cause identified", "- [ ] Lessons learned recorded",
-                  "- [ ] Rollback execution review (seed §7)"]
+                  "- [ ] Rollback execution review (procedure section Validation & Acceptance Criteria)"]

@@ -49,7 +49,7 @@ def is_phase_screen(screen: object, name: str = "PhaseScreen") -> bool:
 
 
 def is_prompt(screen: object) -> bool:
-    return _is_instance(screen, MODALS_MODULE, "TextPrompt", "ConfirmPrompt")
+    return _is_instance(screen, MODALS_MODULE, "TextPrompt", "ConfirmPrompt", "DetailScreen")
 
 
 def phase_screen(kind: str) -> Screen[Any]:
@@ -59,6 +59,9 @@ def phase_screen(kind: str) -> Screen[Any]:
                                              "approval": screens.ApprovalsScreen, "summary": screens.SummaryScreen}
     return classes[kind]()
 COMPACT_WIDTH = 120
+#: Room for a step's state word in the step list: "announcing the decision", the longest one a step shows while
+#: it runs or asks (a constant, so the list does not change width when a state word is added or shown).
+STEP_WORD_ROOM = 23
 
 
 def utc_now() -> datetime:
@@ -104,6 +107,8 @@ class EventsArrived(Message):
 class MainScreen(Screen[None]):
     """Header; checklist over health on the left; decision over log on the right; footer."""
 
+    left_width: int | None = None
+
     def compose(self) -> ComposeResult:
         app: CockpitApp = self.app  # type: ignore[assignment]
         # Compact or not from the terminal's size now, so the first frame is drawn once (not again on resize).
@@ -133,19 +138,34 @@ class MainScreen(Screen[None]):
         app: CockpitApp = self.app  # type: ignore[assignment]
         app.main_ready()
 
+    def fit_left(self, view: SessionView) -> None:
+        """Widen the step list so no step name is cut when the terminal has the room (up to 40 % of it)."""
+        if self.has_class("-compact") or not view.steps:
+            if self.left_width is not None:
+                self.left_width = self.query_one("#left").styles.width = None  # the stylesheet's width
+            return
+        longest = max(len(step.title) for step in view.steps) + STEP_WORD_ROOM + 6  # "›1 ? " and two spaces
+        gutter = 8 if self.app.has_class("-screen-share") else 4  # border and padding
+        base = 48 if self.app.has_class("-screen-share") else 42
+        width = max(base, min(longest + gutter, int(self.size.width * 0.4)))
+        if self.left_width != width:  # set only when it changes: a style change lays the screen out again
+            self.left_width = width
+            self.query_one("#left").styles.width = width
+
     def on_resize(self) -> None:
         compact = self.size.width < COMPACT_WIDTH
         self.set_class(compact, "-compact")
         log = self.query_one(LogPane)
+        app: CockpitApp = self.app  # type: ignore[assignment]
         if log.compact == compact:
-            return  # the panes draw the same text at any width (Textual crops it): nothing to redraw
+            app.redraw_soon()  # the decision pane wraps its evidence to its width
+            return
         for pane in (self.query_one(Checklist), self.query_one(HealthPane), log, self.query_one(DecisionPane)):
             pane.compact = compact
+        app.redraw_soon()
         self.query_one(KeyBar).compact = compact
         if log.records:
             log.rebuild()
-        app: CockpitApp = self.app  # type: ignore[assignment]
-        app.redraw_soon()
 
 
 def _decide_bindings() -> list[Binding]:
@@ -166,6 +186,9 @@ class CockpitApp(App[int]):
         Binding("plus", "replay_speed(2.0)", "Faster", key_display="+", id="replay.faster"),
         Binding("minus", "replay_speed(0.5)", "Slower", key_display="-", id="replay.slower"),
         *[Binding(str(n), f"jump_step({n})", f"Step {n}", show=False, id=f"step.jump{n}") for n in range(1, 8)],
+        Binding("i", "inspect", "Evidence", show=False, id="decision.inspect"),
+        Binding("shift+down", "scroll_evidence(3)", "Evidence down", show=False, id="decision.evidence_down"),
+        Binding("shift+up", "scroll_evidence(-3)", "Evidence up", show=False, id="decision.evidence_up"),
         *LogPane.KEYS,
         Binding("ctrl+q", "quit", "Quit", id="app.quit"),
     ]
@@ -272,6 +295,13 @@ class CockpitApp(App[int]):
         if self.warning:
             line = f"⚠ {self.warning} · {line}"
         return line
+
+    @property
+    def waiting(self) -> str:
+        """What the panes say before the session's first event: the plan (or journal) is still being loaded."""
+        if self.loading:
+            return "loading journal…" if "journal" in self.loading else "loading plan…"
+        return "waiting for the first event" if self.mode in ("replay", "follow") else "starting the session…"
 
     def on_mount(self) -> None:
         from rollback_tui.ui.keymap import load_keymap
@@ -442,9 +472,11 @@ class CockpitApp(App[int]):
             return
         header = main.query_one(HeaderBar)
         header.mode_line = self.mode_line
+        header.waiting = self.waiting
         header.draw(self.view, now)
+        main.fit_left(self.view)
         main.query_one(Checklist).draw(self.view)
-        main.query_one(HealthPane).draw(self.view)
+        main.query_one(HealthPane).draw(self.view, self.waiting)
         main.query_one(DecisionPane).draw(self.view, now, self.read_only)
 
     def _desired_phase(self) -> str:
@@ -570,6 +602,18 @@ class CockpitApp(App[int]):
         if action == "log":
             return self.screen is self.main_screen
         return True
+
+    def action_inspect(self) -> None:
+        """The pending question's evidence full-screen, one check at a time, nothing shortened."""
+        from rollback_tui.ui.modals import DetailScreen, check_detail
+
+        checks = self.main_screen.query_one(DecisionPane).checks
+        if checks and not is_prompt(self.screen):
+            self.push_screen(DetailScreen("Evidence", [check_detail(c) for c in checks]))
+
+    def action_scroll_evidence(self, lines: int) -> None:
+        if self.screen is self.main_screen:
+            self.main_screen.query_one(DecisionPane).scroll_evidence(lines)
 
     def action_log(self, name: str) -> None:
         getattr(self.main_screen.query_one(LogPane), f"action_{name}")()

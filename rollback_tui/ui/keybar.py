@@ -16,7 +16,7 @@ Span = tuple[int, int, str, bool]
 
 
 class KeyBar(Widget, can_focus=False):
-    """Looks like Textual's Footer, but draws the whole line in one render.
+    """Looks like Textual's Footer, but draws every key in one render, on a second row when one is not enough.
 
     Textual's Footer mounts one widget per key and mounts them all again whenever the bindings change (each time
     the engine asks a question): ~15-30 ms before the cockpit's first frame here, and the keys appeared only on
@@ -27,7 +27,8 @@ class KeyBar(Widget, can_focus=False):
     DEFAULT_CSS = """
     KeyBar {
         dock: bottom;
-        height: 1;
+        height: auto;
+        max-height: 3;
         color: $footer-foreground;
         background: $footer-background;
         .keybar--key {
@@ -45,12 +46,13 @@ class KeyBar(Widget, can_focus=False):
     }
     """
 
-    compact = reactive(False)
+    compact = reactive(False, layout=True)
 
     def __init__(self, *, compact: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.set_reactive(KeyBar.compact, compact)
         self.spans: list[Span] = []
+        self.span_rows: list[int] = []
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -59,7 +61,7 @@ class KeyBar(Widget, can_focus=False):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, _screen: Any) -> None:
-        self.refresh()
+        self.refresh(layout=True)  # the keys may need one row more or less
 
     def keys(self) -> tuple[list[tuple[str, str, str, bool]], tuple[str, str, str, bool] | None]:
         """(key, key display, description, enabled) of each shown binding (one per action), and the palette's."""
@@ -76,42 +78,58 @@ class KeyBar(Widget, can_focus=False):
                               enabled))
         return shown, palette
 
-    def render(self) -> Text:
+    def layout(self, width: int) -> tuple[Text, list[Span], list[int]]:
+        """The keys laid out in `width` columns: as many rows as they need (never one cut), the palette key at
+        the first row's right edge; with the (start, end, key, enabled) span and the row of each key."""
         key_style = self.get_component_rich_style("keybar--key")
         description_style = self.get_component_rich_style("keybar--description")
         shown, palette = self.keys()
-        line = Text(no_wrap=True, overflow="crop", end="")
-        spans: list[Span] = []
-        for key, display, description, enabled in shown:
-            start = len(line)
-            if self.compact:
-                line.append(display, key_style)
-                line.append(f" {description}" if description else "", description_style)
-            else:
-                line.append(f" {display} ", key_style)
-                line.append(f"{description} " if description else "", description_style)
-            if not enabled:
-                line.stylize("dim", start)
-            spans.append((start, len(line), key, enabled))
-            line.append(" ")
-        width = self.size.width
+        tail = Text(no_wrap=True, end="")
         if palette is not None:
-            key, display, description, enabled = palette
-            tail = Text(no_wrap=True, end="")
+            _key, display, description, _enabled = palette
             tail.append("▏", self.get_component_rich_style("keybar--separator"))
             tail.append(display, key_style)
             tail.append(f" {description}" + ("" if self.compact else " "), description_style)
+        rows: list[Text] = [Text(no_wrap=True, overflow="crop", end="")]
+        spans: list[Span] = []
+        span_rows: list[int] = []
+        for key, display, description, enabled in shown:
+            token = Text(no_wrap=True, end="")
+            if self.compact:
+                token.append(display, key_style)
+                token.append(f" {description}" if description else "", description_style)
+            else:
+                token.append(f" {display} ", key_style)
+                token.append(f"{description} " if description else "", description_style)
+            if not enabled:
+                token.stylize("dim")
+            room = width - (len(tail) if len(rows) == 1 else 0)
+            if len(rows[-1]) and len(rows[-1]) + len(token) > room:
+                rows.append(Text(no_wrap=True, overflow="crop", end=""))
+            line = rows[-1]
+            start = len(line)
+            line.append_text(token)
+            spans.append((start, len(line), key, enabled))
+            span_rows.append(len(rows) - 1)
+            line.append(" ")
+        if palette is not None:
             room = max(0, width - len(tail))
-            line.truncate(room, pad=True)
-            spans = [(s, min(e, room), k, ok) for s, e, k, ok in spans if s < room]
-            spans.append((room + 1, room + len(tail), key, enabled))
-            line.append_text(tail)
-        self.spans = spans
-        return line
+            rows[0].truncate(room, pad=True)
+            spans.append((room + 1, room + len(tail), palette[0], palette[3]))
+            span_rows.append(0)
+            rows[0].append_text(tail)
+        return Text("\n", end="").join(rows), spans, span_rows
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return len(self.layout(width)[0].plain.split("\n"))
+
+    def render(self) -> Text:
+        text, self.spans, self.span_rows = self.layout(self.size.width)
+        return text
 
     def on_click(self, event: events.Click) -> None:
-        for start, end, key, enabled in self.spans:
-            if start <= event.x < end:
+        for (start, end, key, enabled), row in zip(self.spans, self.span_rows):
+            if row == event.y and start <= event.x < end:
                 if enabled:
                     self.app.simulate_key(key)
                 else:

@@ -70,3 +70,61 @@ class ConfirmPrompt(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class DetailScreen(ModalScreen[None]):
+    """One item full-screen (an evidence check, a library's raw message), untruncated and unshortened;
+    ←/→ move between items, Esc or the key that opened it goes back."""
+
+    BINDINGS = [
+        Binding("escape,i,q", "dismiss", "Back", id="detail.back"),
+        Binding("right,down,j", "move(1)", "Next item", id="detail.next"),
+        Binding("left,up,k", "move(-1)", "Previous item", id="detail.prev"),
+    ]
+    DEFAULT_CSS = """
+    DetailScreen { background: $background; }
+    DetailScreen > #detail-scroll { height: 1fr; padding: 1 2; }
+    DetailScreen > #detail-help { dock: bottom; height: auto; color: $text-muted; padding: 0 2; }
+    """
+
+    def __init__(self, title: str, items: list[Text], index: int = 0) -> None:
+        super().__init__()
+        self.title_text = one_line(title)
+        self.items = items or [Text("(nothing to show)")]
+        self.index = max(0, min(index, len(self.items) - 1))
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with VerticalScroll(id="detail-scroll"):
+            yield Static(id="detail-text")
+        yield Static("←/→: previous/next item · Esc: back", id="detail-help")
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        out = Text()
+        out.append(f"{self.title_text} · item {self.index + 1} of {len(self.items)}\n\n", style="bold underline")
+        out.append_text(self.items[self.index])
+        self.query_one("#detail-text", Static).update(out)
+
+    def action_move(self, delta: int) -> None:
+        self.index = (self.index + delta) % len(self.items)
+        self.show()
+
+
+def check_detail(check: dict[str, object]) -> Text:
+    """One verification in full: every field on its own line, nothing shortened (plan/host text made safe)."""
+    from rollback_tui.ui.evidence import check_word
+
+    symbol, word, _ok = check_word(check)  # type: ignore[arg-type]
+    out = Text()
+    out.append(f"{symbol} {word}\n\n", style="bold")
+    for label, key in (("check", "check"), ("observed", "observed"), ("expected", "expected"),
+                       ("action", "action"), ("category", "category"), ("read back", "readback")):
+        value = check.get(key)
+        if value not in (None, ""):
+            out.append(f"{label}:\n", style="bold")
+            out.append(f"  {safe(str(value), tabs=False)}\n\n")
+    return out

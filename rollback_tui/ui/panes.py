@@ -61,6 +61,7 @@ class HeaderBar(Static):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.clock = clock
         self.mode_line = "live"
+        self.waiting = ""  # what the header says before the first event (e.g. "loading plan…")
 
     def draw(self, view: SessionView, now: datetime | None = None) -> None:
         now = now or self.clock()
@@ -86,7 +87,8 @@ class HeaderBar(Static):
                 second.append("  ✖ OVER WINDOW", style="bold")
             elif percent >= 80:
                 second.append("  ⚠ 80 % OF WINDOW", style="bold")
-        second.append(f" · {view.outcome}", style="bold")
+        outcome = self.waiting if self.waiting and view.started_at is None else view.outcome
+        second.append(f" · {outcome}", style="bold")
         third = Text(f" {one_line(self.mode_line)}", no_wrap=True, overflow="ellipsis")
         self.set_class(bool(window) and 80 <= percent < 100, "-warn")
         self.set_class(bool(window) and percent >= 100, "-over")
@@ -183,37 +185,45 @@ class Checklist(Static, can_focus=True):
 
 
 class HealthPane(Static):
-    """One row per probe: state in words, last latency, a sparkline of recent latencies."""
+    """One row per probe: state in words, last latency, and at the right edge a sparkline of the newest samples."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.compact = False
 
-    def draw(self, view: SessionView) -> None:
+    def draw(self, view: SessionView, waiting: str = "") -> None:
         out = Text(no_wrap=True, overflow="ellipsis")
+        width = self.content_size.width or 40
         if not view.probes:
-            out.append("no health probes in this plan", style="italic")
+            # before the plan is loaded nobody knows its probes yet: never say there are none
+            out.append((waiting or "waiting for the session to start") if view.started_at is None
+                       else "no health probes in this plan", style="italic")
         for probe in view.probes.values():
-            colour = colour_of(self, probe.state)
-            out.append(f"{health_label(probe.state):<11}", style=f"bold {colour}")
-            out.append(f" {probe.id}")
-            latency = f" {probe.latency_ms:.0f} ms" if probe.latency_ms is not None else " – ms"
-            out.append(latency)
-            if not self.compact:
-                out.append(f"  {sparkline(list(probe.history))}")
-                if probe.reason and probe.state != "healthy":
-                    out.append(f"\n    {probe.reason}", style="italic")
+            row = Text(no_wrap=True)
+            row.append(f"{health_label(probe.state):<11}", style=f"bold {colour_of(self, probe.state)}")
+            row.append(f" {probe.id}")
+            row.append(f" {probe.latency_ms:.0f} ms" if probe.latency_ms is not None else " – ms")
+            room = width - len(row) - 2
+            if not self.compact and room >= 4 and probe.history:
+                spark = sparkline(list(probe.history), min(room, 24), healthy=probe.state == "healthy")
+                row.append(" " * (width - len(row) - len(spark)) + spark)
+            out.append_text(row)
+            if not self.compact and probe.reason and probe.state != "healthy":
+                out.append(f"\n    {probe.reason}", style="italic")
             out.append("\n")
         out.rstrip()
         self.update(out)
 
 
-def sparkline(values: list[float | None], width: int = 16) -> str:
-    """Latency history as block characters; '×' marks a failed sample (no latency)."""
+def sparkline(values: list[float | None], width: int = 16, *, healthy: bool = False) -> str:
+    """The newest `width` latency samples as block characters, newest last. A failed sample (no latency) is '×'
+    while the probe is still failing; once it is healthy again, the failures before are drawn '·' (a gap), so a
+    healthy probe never shows a failure mark beside it."""
     values = values[-width:]
     numbers = [v for v in values if v is not None]
+    gap = "·" if healthy else "×"
     if not numbers:
-        return "×" * len(values)
+        return gap * len(values)
     low, high = min(numbers), max(numbers)
     span = (high - low) or 1.0
-    return "".join("×" if v is None else SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)
+    return "".join(gap if v is None else SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)

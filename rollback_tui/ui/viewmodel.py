@@ -107,6 +107,8 @@ class SessionView(SessionState):
             return "? awaiting decision"
         if self.started_at is None:
             return "· waiting for events"
+        if not self.current_step and self.plan_review is None and self.inputs:
+            return "▶ preparing the plan review"  # each action describes what it would do (git, alembic, …)
         return "▶ in progress"
 
     def apply(self, event: Any) -> None:

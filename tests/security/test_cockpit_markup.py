@@ -63,7 +63,7 @@ async def test_plan_and_host_markup_is_shown_literally() -> None:
         assert "Flags [link" in checklist and not linked  # (the narrow pane cuts the rest)
         log, linked = rendered(app.main_screen.query_one("#log-lines"))
         assert "host says [link=https://evil.invalid/steal]" in log and not linked
-        decision, linked = rendered(app.main_screen.query_one("#decision"))
+        decision, linked = rendered(app.main_screen.query_one("#decision-head"))  # the question (pinned)
         assert "Go? [link=https://evil.invalid/steal]" in decision and not linked
 
         # the command palette parses markup in its titles: a step title there is escaped
