@@ -21,8 +21,8 @@ from _common import ROOT, tool
 GENERATE = r"""
 import sys
 from pathlib import Path
-from rollback_tui.engine.events import ActionOutput
-from rollback_tui.engine.journal import Journal
+from rollback_tui.record.events import ActionOutput
+from rollback_tui.record.journal import Journal
 
 path, total, step, action = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 journal = Journal.open_existing(path)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from _common import MEMORY_CAP_MB, ROOT, python_env, row, run_child, slope_row
 from _session import copy_journal, flood_journal
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.journal import Journal
+from rollback_tui.record import events as ev
+from rollback_tui.record.journal import Journal
 
 
 def _mix(count: int) -> list[ev.EventBase]:
@@ -84,8 +84,8 @@ FOLD = r"""
 import gc, json, os, sys, time
 from pathlib import Path
 path, mode = Path(sys.argv[1]), sys.argv[2]
-from rollback_tui.engine.journal import parse_journal_bytes, read_journal
-from rollback_tui.engine.states import fold
+from rollback_tui.record.journal import parse_journal_bytes, read_journal
+from rollback_tui.procedure.fold import fold
 
 def rss() -> int:
     with open("/proc/self/statm") as handle:
@@ -121,8 +121,8 @@ print(json.dumps({"seconds": elapsed, "count": count, "rss_after": after,
 # the same process's RSS with the imports done and nothing read: what the result's memory is counted against
 IDLE = r"""
 import gc, json, os
-from rollback_tui.engine.journal import parse_journal_bytes, read_journal
-from rollback_tui.engine.states import fold
+from rollback_tui.record.journal import parse_journal_bytes, read_journal
+from rollback_tui.procedure.fold import fold
 gc.collect()
 with open("/proc/self/statm") as handle:
     print(int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))

@@ -14,7 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from rollback_tui.engine.events import ActionOutput
+from rollback_tui.record.events import ActionOutput
 from rollback_tui.secrets import Redactor
 
 TOKEN = "Tok3n+/Sécret&<x>?~"

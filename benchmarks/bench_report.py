@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests" / "report"))
 
 from report_sessions import big_session  # noqa: E402
 
-from rollback_tui.engine.events import dump_event, parse_event  # noqa: E402
+from rollback_tui.record.events import dump_event, parse_event  # noqa: E402
 from rollback_tui.report.load import load_events  # noqa: E402
 from rollback_tui.report.verify import verify_report  # noqa: E402
 from rollback_tui.report.writer import write_report  # noqa: E402

@@ -93,7 +93,7 @@ steps:
 
 FLOOD = """
 import json, os, sys, threading, time
-from rollback_tui.engine.events import ActionOutput
+from rollback_tui.record.events import ActionOutput
 from rollback_tui.ui.app import CockpitApp
 from textual.binding import Binding
 

@@ -1,51 +1,19 @@
-"""Command line: subcommands and exit codes; every subcommand's work lives in its own module."""
+"""Command line: argv and subcommands; each subcommand's work lives in its own module, exit codes in procedure/exits."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import importlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rollback_tui import __version__
 from rollback_tui.errors import RollbackError
+from rollback_tui.frontend.options import SessionOptions, default_operator
+from rollback_tui.procedure.exits import EXIT_INTERNAL, EXIT_OK, EXIT_SIGINT, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-EXIT_BLOCKED = 3
-EXIT_ABORTED = 4
-EXIT_PARTIAL = 5
-EXIT_SIGNATURE = 6
-
-EXIT_FOR_STATE = {"completed": EXIT_OK, "blocked": EXIT_BLOCKED, "aborted": EXIT_ABORTED, "partial": EXIT_PARTIAL}
-
-
-def default_operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "operator"
-
-
-@dataclass
-class SessionOptions:
-    """Options shared by run, resume and demo (DESIGN.md 'Contracts')."""
-
-    plan: Path | None = None
-    journal: Path | None = None
-    report: Path | None = None
-    operator: str = field(default_factory=default_operator)
-    sign_key: Path | None = None
-    no_sign: bool = False
-    theme: str | None = None
-    headless: bool = False
-    answers: str | None = None
-    variables: dict[str, str] = field(default_factory=dict)
-    keep: Path | None = None
+__all__ = ["SessionOptions", "build_parser", "default_operator", "dispatch", "main"]
 
 
 def _parse_vars(items: Sequence[str]) -> dict[str, str]:
@@ -189,11 +157,11 @@ def _call(target: str, *args: object) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command == "schema":
-        return _call("rollback_tui.plan.commands:cmd_schema")
+        return _call("rollback_tui.frontend.plan_commands:cmd_schema")
     if command == "validate":
-        return _call("rollback_tui.plan.commands:cmd_validate", args.plan, _parse_vars(args.var))
+        return _call("rollback_tui.frontend.plan_commands:cmd_validate", args.plan, _parse_vars(args.var))
     if command == "plan":
-        return _call("rollback_tui.plan.commands:cmd_plan", args.plan, _parse_vars(args.var), args.output)
+        return _call("rollback_tui.frontend.plan_commands:cmd_plan", args.plan, _parse_vars(args.var), args.output)
     if command == "verify":
         return _call("rollback_tui.report.commands:cmd_verify", args.report, args.allowed_signers, args.identity,
                      args.require_role)
@@ -215,7 +183,7 @@ def dispatch(args: argparse.Namespace) -> int:
         print("rollback-tui: --headless needs --answers FILE or --answers auto", file=sys.stderr)
         return EXIT_USAGE
     if command == "run":
-        target = "rollback_tui.engine.headless:run" if opts.headless else "rollback_tui.ui.launch:run"
+        target = "rollback_tui.frontend.headless:run" if opts.headless else "rollback_tui.ui.launch:run"
         return _call(target, opts)
     if command == "resume" and opts.journal is not None:
         from rollback_tui.demo.home import home_of_journal  # a demo journal: its sandbox's services come back
@@ -223,7 +191,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if home_of_journal(opts.journal) is not None:
             return _call("rollback_tui.demo.resume:cmd_demo_resume", opts, opts.journal)
     if command == "resume":
-        target = "rollback_tui.engine.headless:resume" if opts.headless else "rollback_tui.ui.launch:resume"
+        target = "rollback_tui.frontend.headless:resume" if opts.headless else "rollback_tui.ui.launch:resume"
         return _call(target, opts)
     raise AssertionError(command)
 
@@ -253,7 +221,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("rollback-tui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_SIGINT
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # a bug: one line on screen, the traceback in a file

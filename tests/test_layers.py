@@ -8,7 +8,7 @@ import sys
 
 import rollback_tui
 
-HEADLESS = ("plan", "engine", "adapters", "health", "report")
+HEADLESS = ("procedure", "record", "plan", "review", "engine", "adapters", "health", "report", "frontend")
 
 
 def test_headless_layers_do_not_import_textual() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from rollback_tui.cli import EXIT_OK
+from rollback_tui.procedure.exits import EXIT_OK
 from rollback_tui.demo.home import demo_parent, homes, remove_tree, state_of
 
 

@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rollback_tui.cli import EXIT_OK, EXIT_SIGNATURE, EXIT_USAGE, SessionOptions
+from rollback_tui.frontend.options import SessionOptions
+from rollback_tui.procedure.exits import EXIT_OK, EXIT_SIGNATURE, EXIT_USAGE
 from rollback_tui.errors import RollbackError
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def cmd_demo(opts: SessionOptions) -> int:
             session = dataclasses.replace(opts, plan=sandbox.plan_path, report=report, journal=journal,
                                           sign_key=sign_key, variables=variables)
             if opts.headless:
-                from rollback_tui.engine.headless import run_plan_headless
+                from rollback_tui.frontend.headless import run_plan_headless
 
                 status = run_plan_headless(
                     sandbox.plan_path, answers=opts.answers or "auto", operator=opts.operator, journal=journal,

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rollback_tui.cli import EXIT_USAGE, SessionOptions, default_operator
 from rollback_tui.demo.home import DemoHome, home_of_journal, homes, session_started, state_of
 from rollback_tui.errors import JournalError, RollbackError
+from rollback_tui.frontend.options import SessionOptions, default_operator
+from rollback_tui.procedure.exits import EXIT_USAGE
 
 _PORTS = ("web_port", "ssh_port", "hook_port")
 
@@ -50,7 +51,7 @@ def _plan_for(home: DemoHome, recorded: dict[str, str], now: dict[str, str], pla
 
 def _run_session(journal: Path, opts: SessionOptions, loaded: Any) -> int:
     if opts.headless:
-        from rollback_tui.engine.headless import drive, make_decisions, printer
+        from rollback_tui.frontend.headless import drive, make_decisions, printer
         from rollback_tui.engine.session import Session
 
         try:
@@ -79,7 +80,7 @@ def _run_session(journal: Path, opts: SessionOptions, loaded: Any) -> int:
 def _final(journal: Path, opts: SessionOptions, home: DemoHome, state: str, message: str) -> int:
     """A final demo journal: its outcome and report (no services, no cockpit). The sandbox (and its plan) is gone
     once a session is final, so only a missing report needs the engine (which reloads the plan)."""
-    from rollback_tui.cli import EXIT_FOR_STATE
+    from rollback_tui.procedure.exits import EXIT_FOR_STATE
 
     report = Path(opts.report or home.report)
     if report.is_file() and (opts.no_sign or Path(f"{report}.sig").is_file()):
@@ -87,7 +88,7 @@ def _final(journal: Path, opts: SessionOptions, home: DemoHome, state: str, mess
         print(f"report: {report}\njournal: {journal}")
         return EXIT_FOR_STATE.get(state, EXIT_USAGE)
     if opts.headless:
-        from rollback_tui.engine.headless import resume
+        from rollback_tui.frontend.headless import resume
 
         return resume(opts)
     from rollback_tui.ui.launch import _before_resume

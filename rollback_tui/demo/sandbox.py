@@ -22,7 +22,7 @@ _START_TIMEOUT = 60.0  # the machine is shared and noisy: generous, and only rea
 
 
 def _default_operator() -> str:
-    from rollback_tui.cli import default_operator
+    from rollback_tui.frontend.options import default_operator
 
     return default_operator()
 

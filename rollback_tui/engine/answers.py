@@ -17,15 +17,16 @@ steps:                        # step id -> its go/no-go answer, or a list: one e
   code: {choice: override, reason: version endpoint is cached for 60 s}
 default_step: go              # steps not listed
 on_failed_action: halt        # retry | retry_failed | manual (reason) | abort (reason) | halt; or step/action -> answer
-on_interrupted: rerun         # rerun | verify_only | mark_done (reason) | abort; or step/action -> answer
+on_interrupted: rerun         # rerun | verify_only | mark_done (reason) | abort | halt; or step/action -> answer
 manual:                       # notes for manual procedures (step/action -> note); without one the drill halts there
   database/restore-replica: restored by hand from the 02:00 snapshot
 ```
 
 Every answer is a choice, or `{choice, reason}`; a list gives one answer per occurrence of the question (the last
 entry repeats), so a `retry` that repeats for ever ends the session blocked when the step's budget of attempts is
-spent (the plan's `budget: {attempts: N}`, default 5). A choice that needs a reason (override, abort, manual, mark_done, reject, remediate, reassess) must
-have one. Errors name `file:line:col`.
+spent (the plan's `budget: {attempts: N}`, default 5). A choice that needs a reason (override, abort, manual,
+mark_done, reject, remediate, reassess; rollback_tui/procedure/choices.py) must have one; a `halt` without one is
+recorded as halted by the answers file, with the answer's `file:line:col`. Errors name `file:line:col`.
 """
 
 from __future__ import annotations
@@ -34,24 +35,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollback_tui.engine.decisions import NEEDS_REASON
 from rollback_tui.errors import PlanError
 from rollback_tui.people import person_key
 from rollback_tui.plan.types import NAME_MAX, TEXT_MAX
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
+from rollback_tui.procedure.choices import GATES, NEEDS_REASON
 from rollback_tui.safeio import FileRefused, read_regular
 
-_GATE = {"go", "override", "no_go", "abort", "retry", "reassess", "halt"}
-_THEN = {"retry", "reassess", "abort", "halt"}
+def _of(*gates: str) -> set[str]:
+    return {option for gate in gates for option in GATES[gate].options}
+
+
+#: What each section may answer: the options of the gates it answers (a step's answer may name its no-go's follow-up:
+#: `retry`, `reassess` or `halt` there means no-go, then that).
 _CHOICES: dict[str, set[str]] = {
-    "inputs": {"confirm", "approve", "halt", "remediate"},
-    "missing_inputs": {"halt", "remediate"},
-    "plan_review": {"approve", "reject"},
-    "steps": _GATE,
-    "default_step": _GATE,
-    "on_failed_action": {"retry", "retry_failed", "manual", "abort", "halt"},
-    "on_interrupted": {"rerun", "verify_only", "mark_done", "abort"},
-    "then": _THEN,
+    "inputs": {"confirm"} | _of("input_confirm"),
+    "missing_inputs": _of("input_missing"),
+    "plan_review": _of("plan_review"),
+    "steps": _of("step", "step_failed_check", "no_go"),
+    "default_step": _of("step", "step_failed_check", "no_go"),
+    "on_failed_action": _of("action_failed"),
+    "on_interrupted": _of("interrupted"),
+    "then": _of("no_go"),
 }
 _TOP = {"operator", "inputs", "missing_inputs", "plan_review", "approvals", "steps", "default_step",
         "on_failed_action", "on_interrupted", "manual"}
@@ -144,6 +149,8 @@ class _Parser:
         if choice == "confirm":
             choice = "approve"
         spec = AnswerSpec(choice, reason.strip(), where=self.where(path))
+        if choice == "halt" and not spec.reason:
+            spec.reason = f"halted by the answers file ({spec.where})"
         if choice in NEEDS_REASON and not spec.reason:
             self.problem(path, f"{choice!r} needs a reason: write {{choice: {choice}, reason: ...}}")
         if allow_then and choice in ("retry", "reassess", "halt"):

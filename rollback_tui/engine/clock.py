@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from rollback_tui.engine.events import EventBase, WindowWarning, utcnow
+from rollback_tui.record.events import EventBase, WindowWarning, utcnow
 
 THRESHOLDS: tuple[int, ...] = (50, 80, 100)
 

@@ -6,15 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from rollback_tui.engine.events import DecisionChoice, DecisionRequested
+from rollback_tui.record.events import DecisionChoice, DecisionRequested
 from rollback_tui.errors import PlanError
 
 if TYPE_CHECKING:
     from rollback_tui.engine.answers import Answers, AnswerSpec
     from rollback_tui.plan.models import Plan
-
-#: Choices the engine refuses without a reason (or a note, for manual completion).
-NEEDS_REASON: frozenset[str] = frozenset({"override", "abort", "manual", "mark_done", "reject", "remediate", "reassess"})
 
 
 @dataclass

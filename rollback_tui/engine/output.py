@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from rollback_tui.adapters.proc import Continued
-from rollback_tui.engine.events import ActionOutput, Event, EventBase
+from rollback_tui.record.events import ActionOutput, Event, EventBase
 from rollback_tui.errors import JournalError
 
 Record = Callable[[Sequence[EventBase]], list[Event]]

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollback_tui.engine.events import parse_event
-from rollback_tui.engine.journal import holder_text
+from rollback_tui.record.events import parse_event
+from rollback_tui.record.journal import holder_text
 
 #: Only the end of the journal is read: a final session's last line is its SessionFinished.
 TAIL_BYTES = 1 << 16

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from rollback_tui.engine.events import Event, EventBase
+from rollback_tui.record.events import Event, EventBase
 from rollback_tui.errors import JournalError
 
 Record = Callable[[Sequence[EventBase]], list[Event]]

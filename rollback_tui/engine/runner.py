@@ -50,8 +50,8 @@ from typing import Any
 
 from rollback_tui.adapters.base import ActionContext, CheckResult, run_safely, verify_safely
 from rollback_tui.engine.clock import WindowClock
-from rollback_tui.engine.decisions import NEEDS_REASON, DecisionSource
-from rollback_tui.engine.events import (
+from rollback_tui.engine.decisions import DecisionSource
+from rollback_tui.record.events import (
     ActionFinished,
     ActionStarted,
     ApprovalGiven,
@@ -77,6 +77,8 @@ from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.people import person_key, same_person_as
 from rollback_tui.plan.models import Plan, Step
 from rollback_tui.plan.types import NAME_MAX, SCOPE_STEP, STEP_ORDER, Scope, StepId
+from rollback_tui.procedure.choices import ENDS_PROCEDURE, GATES
+from rollback_tui.procedure.exits import abort_state, signals_for
 from rollback_tui.secrets import SecretStore
 
 _MAX_REFUSALS = 3
@@ -103,13 +105,13 @@ class Outcome:
 
 
 def _default_check_inputs() -> Callable[[Plan], Awaitable[list[Any]]]:
-    from rollback_tui.plan.inputs import check_inputs
+    from rollback_tui.review.inputs import check_inputs
 
     return check_inputs
 
 
 async def _default_render(plan: Plan, secrets: SecretStore, workdir: Path) -> str:
-    from rollback_tui.plan.render import render_plan
+    from rollback_tui.review.render import render_plan
 
     return await render_plan(plan, secrets, workdir)
 
@@ -223,20 +225,14 @@ class Runner:
         if kind == "abort":
             rolled = sorted(scope for scope, outcome in scopes.items() if outcome in ("rolled_back", "manual"))
             pending = sorted(scope for scope, outcome in scopes.items() if outcome == "not_rolled_back")
-            # partial: some applicable scopes rolled back and others not; every applicable one rolled back (an abort
-            # at validation) or none is an abort, with the per-scope record saying which
-            state: ExitState = "partial" if rolled and pending else "aborted"
+            state: ExitState = abort_state(scopes).value  # type: ignore[assignment]
             if rolled:
                 message = f"{message} (rolled back: {', '.join(rolled)}"
                 message += f"; not rolled back: {', '.join(pending)})" if pending else ")"
         else:
             state = kind  # type: ignore[assignment]
-        signals: list[str] = []
-        if state == "completed":
-            signals = ["Rollback complete", "System restored", "Root cause analysis initiated"]
-        elif state in ("partial", "aborted") or self._reached_validation:
-            signals = ["Root cause analysis initiated"]
-        signals = [name for name in signals if name not in self._replay.cut_signals]  # once per session
+        signals = signals_for(state, reached_validation=self._reached_validation,
+                              already=set(self._replay.cut_signals))  # once per session, across a reopen
         self._emit(*[Signal(name=name) for name in signals],  # type: ignore[arg-type]
                    SessionFinished(exit_state=state, scopes=scopes, message=message))
         return Outcome(state, scopes, message)
@@ -271,14 +267,18 @@ class Runner:
             health=health, window_used=round(self.clock.elapsed(), 3), window=self.clock.window,
             failed_hosts=list(failed_hosts), detail=detail)
 
-    async def _ask(self, kind: str, *, question: str, options: list[str], step: str = "", action: str = "",
-                   subject: str = "", needs_reason: list[str] | None = None,
-                   evidence: Callable[[], Awaitable[Evidence]] | None = None, occurrence: int | None = None,
-                   check: Callable[[DecisionMade], str] | None = None, reopenable: bool = True) -> DecisionMade:
-        """Ask the decision source (or take the recorded answer); refuse and ask again an answer that is not allowed.
-        An answer that blocked the session is asked again when the session was reopened (with `reopenable` False,
-        _Reopened is raised instead: the caller checks again what the question was about)."""
-        needs = [c for c in options if c in (NEEDS_REASON if needs_reason is None else needs_reason)]
+    async def _ask(self, gate: str, *, question: str, allow: Sequence[str] = (), step: str = "", action: str = "",
+                   subject: str = "", evidence: Callable[[], Awaitable[Evidence]] | None = None,
+                   occurrence: int | None = None, check: Callable[[DecisionMade], str] | None = None,
+                   reopenable: bool = True) -> DecisionMade:
+        """Ask one of the procedure's gates (procedure/choices.py GATES: its kind, its options, those of them in
+        `allow` that are conditional, and which need a reason) of the decision source, or take the recorded answer;
+        refuse and ask again an answer that is not allowed. An answer that blocked the session is asked again when
+        the session was reopened (with `reopenable` False, _Reopened is raised instead: the caller checks again what
+        the question was about)."""
+        table = GATES[gate]
+        kind, options = table.kind, table.offer(allow)
+        needs = table.reasons(options)
         refusal, note, refusals = "", "", 0
         while refusals < _MAX_REFUSALS:
             key = (kind, step, action, subject)
@@ -367,17 +367,16 @@ class Runner:
             return ""
         remedy = item.remediation not in ("halt", "proceed")
         if item.needs_confirmation:
-            options = ["approve", "halt"] + (["remediate"] if remedy else [])
+            gate, allow = "input_confirm", ["remediate"] if remedy else []
             question = f"Required input {item.input_id}: {item.detail}. Confirm it?"
         elif remedy:
-            options = ["remediate", "halt"]
+            gate, allow = "input_missing", []
             question = (f"Required input {item.input_id} is missing ({item.detail}). Take its remediation path "
                         f"({item.remediation}) or halt?")
         else:
             return (f"required input {item.input_id} is missing: {item.detail}; address the prerequisite, then "
                     "`rollback-tui resume JOURNAL` checks it again")
-        made = await self._ask("input", subject=item.input_id, question=question, options=options,
-                               needs_reason=["remediate", "halt"], reopenable=False,
+        made = await self._ask(gate, allow=allow, subject=item.input_id, question=question, reopenable=False,
                                evidence=lambda: self._async_evidence(detail=item.detail))
         if made.choice == "approve":
             self._emit(InputChecked(input_id=item.input_id, category=item.category, ok=True,
@@ -416,7 +415,7 @@ class Runner:
             return self._evidence(detail=markdown)
 
         made = await self._ask("plan_review", question="Approve the Rollback Plan? Nothing runs before it is approved.",
-                               options=["approve", "reject"], evidence=evidence)
+                               evidence=evidence)
         request = self._last_request
         approved = made.choice == "approve"
         sha = hashlib.sha256(request.evidence.detail.encode()).hexdigest() if request else ""
@@ -446,7 +445,7 @@ class Runner:
 
             made = await self._ask("approval", step=step, subject=role.id,
                                    question=f"{role.title}: approve the rollback {gate}?",
-                                   options=["approve", "reject"], check=same_person)
+                                   check=same_person)
             if made.choice == "reject":
                 if gate == "execution":
                     raise _Stop("blocked", f"{role.title} rejected the rollback execution: {made.reason}")
@@ -569,11 +568,10 @@ class Runner:
         failed = [check for check in checks if not check.ok]
         learned = "\n".join(f"- {note}" for note in self._learned)
         detail = f"Learned before this reassessment:\n{learned}" if learned and step.id == StepId.assess else ""
-        made = await self._ask("gate", step=step_id, question=step.display_question,
-                               options=(["override"] if failed else ["go"]) + ["no_go", "abort"],
+        made = await self._ask("step_failed_check" if failed else "step", step=step_id, question=step.display_question,
                                evidence=lambda: self._async_evidence(checks=checks, detail=detail))
         occurrence = self._asked[("gate", step_id, "", "")]
-        if made.choice == "abort":
+        if made.choice in ENDS_PROCEDURE:
             self._stop_step(step_id, made)
         follow_reason = ""
         if made.choice in ("go", "override"):
@@ -591,7 +589,6 @@ class Runner:
             "no_go", step=step_id, occurrence=occurrence,
             question=(follow_reason or f"No-go at step {step_id}") + ": retry the step, reassess from step 1, "
                      "abort the rollback, or halt (blocked, waiting for the issue to be resolved)?",
-            options=["retry", "reassess", "abort", "halt"], needs_reason=["reassess", "abort", "halt"],
             evidence=lambda: self._async_evidence(checks=checks, detail=follow_reason or made.reason))
         if follow.choice == "retry":
             self._check_budget(step, "a retry after the no-go")
@@ -642,7 +639,6 @@ class Runner:
                     "interrupted", step=step_id, action=action.id,
                     question=f"{step_id}/{action.id} was running when the session stopped; its outcome is unknown. "
                              "Run it again, only read back the state, or mark it done by hand?",
-                    options=["rerun", "verify_only", "mark_done", "abort"],
                     evidence=lambda: self._async_evidence(detail=finished.error))
                 if made.choice == "rerun":
                     self._check_action_budget(step, action, "a re-run after the interruption")
@@ -650,7 +646,7 @@ class Runner:
                     continue
                 if made.choice == "mark_done":
                     return "manual"
-                if made.choice == "abort":
+                if made.choice in ENDS_PROCEDURE:
                     self._stop_step(step_id, made)
                 checks = await self._verify(step, only=action)
                 if all(check.ok for check in checks) and any(check.readback == "target" for check in checks):
@@ -676,12 +672,11 @@ class Runner:
             made = await self._ask(
                 "action_failed", step=step_id, action=action.id,
                 question=f"{step_id}/{action.id} failed: {error}. Retry it, complete it by hand, abort, or halt?",
-                options=["retry"] + (["retry_failed"] if failed_hosts else []) + ["manual", "abort", "halt"],
-                needs_reason=["manual", "abort", "halt"],
+                allow=["retry_failed"] if failed_hosts else [],
                 evidence=lambda: self._async_evidence(checks=checks, failed_hosts=failed_hosts, detail=error))
             if made.choice == "manual":
                 return "manual"
-            if made.choice in ("abort", "halt"):
+            if made.choice in ENDS_PROCEDURE:
                 self._stop_step(step_id, made)
             self._check_action_budget(step, action, "a retry of its failed hosts" if made.choice == "retry_failed"
                                       else "a retry of the action")
@@ -739,10 +734,9 @@ class Runner:
                                  after_decision=action.after_decision,
                                  description=summary, hosts=self._hosts(action, None)))
         made = await self._ask(
-            "gate", step=step_id, action=action.id,
+            "manual_procedure", step=step_id, action=action.id,
             question=f"Manual procedure {step_id}/{action.id}: {action.description or summary}. "
-                     "Confirm it was done by hand (with a note), abort, or halt?",
-            options=["manual", "abort", "halt"], needs_reason=["manual", "abort", "halt"])
+                     "Confirm it was done by hand (with a note), abort, or halt?")
         done = made.choice == "manual"
         self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt,
                                   status="manual" if done else "skipped",

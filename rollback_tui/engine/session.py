@@ -16,7 +16,7 @@ from typing import Any
 from rollback_tui import __version__
 from rollback_tui.engine.clock import WindowClock
 from rollback_tui.engine.decisions import DecisionSource
-from rollback_tui.engine.events import (
+from rollback_tui.record.events import (
     Event,
     EventBase,
     ExitState,
@@ -27,13 +27,13 @@ from rollback_tui.engine.events import (
     SessionStarted,
     utcnow,
 )
-from rollback_tui.engine.journal import Journal, Writer
-from rollback_tui.engine.lightevents import output_ref
+from rollback_tui.record.journal import Journal, Writer
+from rollback_tui.record.lightevents import output_ref
 from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
-from rollback_tui.engine.states import IllegalTransition, ProcedureState
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.plan.types import STEP_ORDER, STEP_QUESTIONS, STEP_TITLES
+from rollback_tui.procedure.fold import SessionState
 from rollback_tui.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class Session:
         self.sample_every = sample_every
         self.reopen_reason = reopen_reason
         self.events: list[Event] = list(history)
-        self.state = ProcedureState()
+        self.state = SessionState()
         for event in history:
             self._apply(event)
         self.recovered_notes: list[str] = list(journal.recovered.dropped)
@@ -135,7 +135,7 @@ class Session:
         self._fatal: JournalError | None = None
         self._finishing = False
         self._heads: dict[Any, Any] = {}
-        """The fields output batches repeat, shared between their light forms (engine/lightevents.py)."""
+        """The fields output batches repeat, shared between their light forms (record/lightevents.py)."""
         self._described: dict[tuple[str, str], Any] | None = None
         """The plan's action descriptions of this process (described once: the outline and the plan review)."""
 
@@ -204,10 +204,8 @@ class Session:
     # ------------------------------------------------------------ recording
 
     def _apply(self, event: Event) -> None:
-        try:
-            self.state.apply(event)
-        except IllegalTransition as exc:  # a projection problem must never stop a rollback: log it, go on
-            log.error("event %s: %s", event.seq, exc)
+        """Fold an event into the state; an illegal step move raises IllegalTransition (a bug, never hidden)."""
+        self.state.apply(event)
 
     def record(self, events: Sequence[EventBase]) -> list[Event]:
         """Mask secrets in events (the one redaction stage: the journal, the state, the listeners, the report and
@@ -352,14 +350,14 @@ class Session:
     async def _render_plan(self, plan: Any, secrets: SecretStore, workdir: Path) -> str:
         """The plan review's document, from the descriptions the outline was made of (an adapter's describe can
         be slow: an alembic child, a network read), described now only if they were not."""
-        from rollback_tui.plan.render import render_plan
+        from rollback_tui.review.render import render_plan
 
         described = self._described if plan is self.plan and workdir == self.workdir else None
         return await render_plan(plan, secrets, workdir, descriptions=described)
 
     async def _summaries(self) -> dict[tuple[str, str], str]:
         try:
-            from rollback_tui.plan.render import describe_plan
+            from rollback_tui.review.render import describe_plan
 
             described = await describe_plan(self.plan, self.secrets, self.workdir)
             self._described = described

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from rollback_tui.engine.events import EventBase, HealthAlert, HealthChanged, HealthSample
+from rollback_tui.record.events import EventBase, HealthAlert, HealthChanged, HealthSample
 from rollback_tui.health.http11 import HttpPool
 from rollback_tui.health.probes import ProbeOutcome, sample
 from rollback_tui.health.states import ProbeStatus, Thresholds

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rollback_tui.engine.events import HealthState, utcnow
+from rollback_tui.record.events import HealthState, utcnow
 
 #: States in order of severity (for sorting and summaries).
 SEVERITY: dict[str, int] = {"healthy": 0, "unknown": 1, "degraded": 2, "down": 3}

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import math
 import re
-from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, model_validator
 
 from rollback_tui.plan.typed import check_typed
+# The steps and scopes are the procedure's (rollback_tui/procedure/steps.py); the plan format re-exports them.
+from rollback_tui.procedure.steps import (
+    DEFAULT_ORDER,
+    SCOPE_STEP,
+    STEP_ORDER,
+    STEP_QUESTIONS,
+    STEP_TITLES,
+    Scope,
+    StepId,
+)
+
 
 _DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -100,59 +110,5 @@ class Strict(BaseModel):
                 for key, value in data.items()}
 
 
-class StepId(str, Enum):
-    """The seven steps of the procedure (seed §5), in their required order."""
-
-    assess = "assess"
-    flags = "flags"
-    code = "code"
-    configuration = "configuration"
-    database = "database"
-    infrastructure = "infrastructure"
-    validate = "validate"
-
-
-STEP_ORDER: tuple[StepId, ...] = tuple(StepId)
-
-STEP_TITLES: dict[StepId, str] = {
-    StepId.assess: "Assess rollback situation",
-    StepId.flags: "Disable feature flags",
-    StepId.code: "Roll back code changes",
-    StepId.configuration: "Roll back configuration changes",
-    StepId.database: "Roll back database migrations",
-    StepId.infrastructure: "Roll back infrastructure changes",
-    StepId.validate: "Validate rollback and document",
-}
-
-STEP_QUESTIONS: dict[StepId, str] = {
-    StepId.assess: "Is the rollback scope determined and the plan created?",
-    StepId.flags: "Are the feature flags disabled successfully?",
-    StepId.code: "Is the code rolled back successfully?",
-    StepId.configuration: "Is the configuration rolled back successfully?",
-    StepId.database: "Are the database migrations rolled back successfully?",
-    StepId.infrastructure: "Is the infrastructure rolled back successfully?",
-    StepId.validate: "Is the rollback validated and documented successfully?",
-}
-
-
-class Scope(str, Enum):
-    """What a rollback can touch (seed §4 'Rollback scope')."""
-
-    flags = "flags"
-    code = "code"
-    configuration = "configuration"
-    database = "database"
-    infrastructure = "infrastructure"
-
-
-#: The step that rolls back each scope.
-SCOPE_STEP: dict[Scope, StepId] = {
-    Scope.flags: StepId.flags,
-    Scope.code: StepId.code,
-    Scope.configuration: StepId.configuration,
-    Scope.database: StepId.database,
-    Scope.infrastructure: StepId.infrastructure,
-}
-
-#: The seed's default rollback order.
-DEFAULT_ORDER: tuple[Scope, ...] = tuple(Scope)
+__all__ = ["DEFAULT_ORDER", "SCOPE_STEP", "STEP_ORDER", "STEP_QUESTIONS", "STEP_TITLES", "Duration", "Scope",
+           "StepId", "Strict", "format_duration", "parse_duration"]

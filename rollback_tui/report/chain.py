@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event, dump_event, parse_event
-from rollback_tui.engine.lightevents import Held, light_output
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event, dump_event, parse_event
+from rollback_tui.record.lightevents import Held, light_output
 
 #: The `prev` of the first line: the hash of a fixed label, so an empty log still has a defined head.
 GENESIS = hashlib.sha256(b"rollback-tui event log v1").hexdigest()
@@ -59,7 +59,7 @@ def iter_log(events: list[Event], heads: list[str]) -> typing.Iterator[bytes]:
 
 def _parse_one(text: str, cache: dict[Any, Any] | None = None) -> Event:
     """Parse an event; peeking at its type first is faster than letting the union try (and gives the same result).
-    With a `cache`, a canonical output batch is read light (engine/lightevents.py: the same event, its bytes kept)."""
+    With a `cache`, a canonical output batch is read light (record/lightevents.py: the same event, its bytes kept)."""
     if cache is not None and text.startswith('{"schema_version":') and '"type":"action_output"' in text:
         data = text.encode("utf-8")
         ref = light_output(data, 0, Held(data), cache)

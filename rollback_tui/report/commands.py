@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 from rollback_tui.errors import JournalError, ReportError, SignatureError
+from rollback_tui.procedure.exits import EXIT_OK
+from rollback_tui.procedure.exits import EXIT_SIGNATURE as EXIT_FAILED
+from rollback_tui.procedure.exits import EXIT_USAGE as EXIT_UNREADABLE
 from rollback_tui.report.verify import VerifyResult, verify_report
 from rollback_tui.termsafe import one_line
-
-EXIT_OK = 0
-EXIT_UNREADABLE = 2
-EXIT_FAILED = 6
 
 
 def format_result(report: Path, result: VerifyResult) -> str:

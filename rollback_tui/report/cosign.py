@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rollback_tui.errors import ReportError, SignatureError
 from rollback_tui.report.keys import find_signer
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.report.verify import approval_roles, cosigners_path, read_cosigners, verify_report
 from rollback_tui.report.writer import write_private
 

@@ -6,12 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event
-from rollback_tui.engine.lightevents import OutputRef
+from rollback_tui.procedure.fold import SessionState
+from rollback_tui.procedure.states import IllegalTransition, StepState
+from rollback_tui.procedure.steps import STEP_IDS, Scope
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event
+from rollback_tui.record.lightevents import OutputRef
 
-STEP_IDS = ("assess", "flags", "code", "configuration", "database", "infrastructure", "validate")
-SCOPES = ("flags", "code", "configuration", "database", "infrastructure")
+SCOPES = tuple(scope.value for scope in Scope)
+#: A step state as the report words it (the others by their own name).
+STATUS_WORDS = {StepState.pending: "not started", StepState.awaiting_decision: "awaiting decision",
+                StepState.not_applicable: "not_applicable"}
 
 
 @dataclass
@@ -31,14 +36,14 @@ class StepFacts:
     runs: list[ActionRun] = field(default_factory=list)
     verifications: list[ev.Verification] = field(default_factory=list)
     output_lines: int = 0
+    state: StepState = StepState.pending
+    """The step's state in the procedure's one fold (the cockpit shows the same)."""
 
     @property
     def status(self) -> str:
-        if self.finishes:
-            return self.finishes[-1].status
-        if self.attempts:
-            return "unfinished"
-        return "not started" if self.outline.get("applicable", True) else "not_applicable"
+        if not self.outline.get("applicable", True):
+            return "not_applicable"
+        return STATUS_WORDS.get(self.state, self.state.value)
 
     @property
     def title(self) -> str:
@@ -78,6 +83,10 @@ class Facts:
     window_warnings: list[ev.WindowWarning] = field(default_factory=list)
     signals: list[ev.Signal] = field(default_factory=list)
     health_now: dict[str, ev.HealthChanged] = field(default_factory=dict)
+    state: SessionState = field(default_factory=SessionState)
+    """The procedure's one fold of the same events: step states, pending question, ending."""
+    problems: list[str] = field(default_factory=list)
+    """Moves of the record the procedure's table refuses (a bug or a hand-edited journal)."""
     count: int = 0
     first_ts: datetime | None = None
     last_ts: datetime | None = None
@@ -112,9 +121,14 @@ def collect(events: list[Event]) -> Facts:
     facts = Facts()
     requests: dict[int, ev.DecisionRequested] = {}
     open_runs: dict[tuple[str, str], ActionRun] = {}
+    state = facts.state
     if events:
         facts.first_ts, facts.last_ts = events[0].ts, events[-1].ts
     for event in events:
+        try:
+            state.apply(event)
+        except IllegalTransition as exc:  # the record is reported as it is; the move is named, not hidden
+            facts.problems.append(f"event {event.seq}: {exc}")
         facts.count += 1
         kind = type(event)
         if kind is ev.ActionOutput or kind is OutputRef:
@@ -178,4 +192,7 @@ def collect(events: list[Event]) -> Facts:
             facts.decisions.append(Decision(event, requests.get(event.request_id)))
         elif kind is ev.Signal:
             facts.signals.append(event)
+    for step in state.steps:
+        if step.id in facts.steps:
+            facts.steps[step.id].state = step.state
     return facts

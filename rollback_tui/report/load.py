@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from rollback_tui.engine.events import Event
+from rollback_tui.record.events import Event
 from rollback_tui.errors import ReportError
 from rollback_tui.report.allowed import Source
 from rollback_tui.report.verify import VerifyResult, verify_report
@@ -48,7 +48,7 @@ def load_events(path: Path, *, allowed_signers: Path | None = None, identity: st
     SignatureError when the allowed-signers source cannot be read."""
     path = Path(path)
     if _is_journal(path):
-        from rollback_tui.engine.journal import read_journal
+        from rollback_tui.record.journal import read_journal
 
         journal = read_journal(path, light=True)  # output batches stay on disk until shown
         return LoadedSession(journal.events, "journal", None, list(journal.dropped))

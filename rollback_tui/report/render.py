@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rollback_tui.engine.events import Event
+from rollback_tui.record.events import Event
 from rollback_tui.report import closing, sections
 from rollback_tui.report.chain import GENESIS, encode_log
 from rollback_tui.report.facts import Facts, collect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.report.facts import SCOPES, Decision, Facts, StepFacts
 from rollback_tui.report.md import clock, code, duration, inline, mark, span, table, when
 
@@ -51,6 +51,9 @@ def summary(f: Facts) -> list[str]:
     out = table(["", ""], rows) + ["", NEXT.get(f.exit_state, "")]
     if f.finished and f.finished.message:
         out += ["", f"Finish message: {inline(f.finished.message)}"]
+    if f.problems:  # a move the procedure's table refuses: the record is reported as it is, the move named
+        out += ["", "Record problems (moves the procedure does not allow):", ""]
+        out += [f"- {inline(problem)}" for problem in f.problems[:20]]
     return out
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event
 from rollback_tui.errors import ReportError, SignatureError
 from rollback_tui.report import sshsig
 from rollback_tui.report.allowed import SOURCES_HINT, AllowedSigners, Source, read

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollback_tui.engine.events import Event
+from rollback_tui.record.events import Event
 from rollback_tui.errors import ReportError, RollbackError, SignatureError
 from rollback_tui.report.chain import iter_log
 from rollback_tui.report.keys import Signer, find_signer

@@ -20,6 +20,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from rollback_tui.errors import PlanError
+from rollback_tui.procedure.exits import EXIT_SIGINT as EXIT_INTERRUPTED
+from rollback_tui.procedure.exits import EXIT_USAGE
 from rollback_tui.termsafe import one_line, safe, scrub
 from rollback_tui.ui.decision import CHOICES, DESTRUCTIVE, FOOTER_WORDS, DecisionPane, needs_reason
 from rollback_tui.ui.inbox import HiddenOutput, Inbox
@@ -60,8 +62,6 @@ COMPACT_WIDTH = 120
 #: Room for a step's state word in the step list: "announcing the decision", the longest one a step shows while
 #: it runs or asks (a constant, so the list does not change width when a state word is added or shown).
 STEP_WORD_ROOM = 23
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def utc_now() -> datetime:
@@ -69,7 +69,7 @@ def utc_now() -> datetime:
 
 
 def _older_output_counted(events: Iterable[Any], keep: int) -> list[Any]:
-    """Light output batches (engine/lightevents.py) older than the last `keep` lines the log pane can hold are
+    """Light output batches (record/lightevents.py) older than the last `keep` lines the log pane can hold are
     only counted (HiddenOutput): a replay or resume of a long journal never reads lines nobody can scroll to."""
     events = list(events)
     lines, cut = 0, 0
@@ -384,7 +384,7 @@ class CockpitApp(App[int]):
                 self._hidden_output(view, log, event)
                 continue
             full = getattr(event, "full", None)
-            if full is not None:  # an output batch read light from a journal (engine/lightevents.py): its lines now
+            if full is not None:  # an output batch read light from a journal (record/lightevents.py): its lines now
                 event = full()
             event = scrub(event)
             view.apply(event)
@@ -480,14 +480,11 @@ class CockpitApp(App[int]):
         main.query_one(DecisionPane).draw(self.view, now, self.read_only)
 
     def _desired_phase(self) -> str:
-        view = self.view
-        if view.exit_state:
+        """The phase screen of the folded state (procedure/fold.py `screen`): the same after any replay seek."""
+        screen = self.view.screen
+        if screen == "summary":
             return "" if self.summary_dismissed else "summary"
-        if view.pending is not None:
-            return view.pending.kind if view.pending.kind in ("input", "plan_review", "approval") else ""
-        if view.current_step or view.interrupted:
-            return ""
-        return self.phase  # between two questions before execution: stay where we are
+        return "" if screen == "main" else screen
 
     def _route_screens(self) -> None:
         desired = self._desired_phase()
@@ -543,7 +540,7 @@ class CockpitApp(App[int]):
 
     def session_result(self, result: Any) -> None:
         """The live session ended: remember the report and exit state for the summary and the exit code."""
-        from rollback_tui.cli import EXIT_FOR_STATE
+        from rollback_tui.procedure.exits import EXIT_FOR_STATE
 
         self.result = result
         exit_state = getattr(result, "exit_state", None)

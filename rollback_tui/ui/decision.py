@@ -11,48 +11,27 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from rollback_tui.procedure.choices import CHOICES as TABLE
+from rollback_tui.procedure.choices import DESTRUCTIVE, KINDS, NEEDS_REASON
 from rollback_tui.ui.evidence import check_rows, check_word
 from rollback_tui.ui.panes import colour_of, fmt_seconds
 from rollback_tui.ui.viewmodel import SessionView, health_label
 
-#: choice -> (key, words on screen). Keys are bound on the app with ids `decide.<choice>` (remappable).
-CHOICES: dict[str, tuple[str, str]] = {
-    "go": ("g", "go"),
-    "no_go": ("n", "no-go"),
-    "retry": ("r", "retry all"),
-    "retry_failed": ("f", "retry failed hosts"),
-    "reassess": ("e", "reassess (back to step 1)"),
-    "skip": ("s", "skip: not applicable"),
-    "manual": ("m", "done by hand"),
-    "override": ("o", "override failed check"),
-    "abort": ("a", "abort rollback"),
-    "approve": ("y", "approve"),
-    "reject": ("x", "reject"),
-    "remediate": ("p", "take remediation path"),
-    "halt": ("h", "halt (blocked)"),
-    "rerun": ("u", "run it again"),
-    "verify_only": ("v", "verify only"),
-    "mark_done": ("d", "mark done by hand"),
-}
+#: choice -> (key, words on screen), from the procedure's table. Keys are bound on the app with ids `decide.<choice>`
+#: (remappable); the footer uses the shorter words, so 80 columns hold every offered key.
+CHOICES: dict[str, tuple[str, str]] = {choice.id: (choice.key, choice.words) for choice in TABLE.values()}
+FOOTER_WORDS: dict[str, str] = {choice.id: choice.short for choice in TABLE.values()}
 #: The key that shows the evidence full-screen, one item at a time (bound on the app: `decision.inspect`).
 INSPECT_KEY = ("i", "evidence full-screen", "evidence")
-#: Shorter words for the footer, where 80 columns must hold every offered key.
-FOOTER_WORDS = {"retry": "retry", "retry_failed": "retry failed", "reassess": "reassess", "skip": "skip (n/a)",
-                "manual": "by hand", "override": "override", "abort": "abort", "remediate": "remediate",
-                "halt": "halt", "rerun": "rerun", "verify_only": "verify only", "mark_done": "mark done"}
+KIND_TITLES = KINDS
 
-#: Choices that always need a reason, whatever the request says (the Workflow section: no-go, abort, manual, override).
-ALWAYS_REASON = {"no_go", "abort", "manual", "override", "mark_done", "reject", "halt"}
-#: Choices that change the outcome or skip safety: confirmed before they are sent.
-DESTRUCTIVE = {"abort", "override", "manual", "skip", "mark_done", "reject", "halt", "reassess"}
-
-KIND_TITLES = {"gate": "Go / no-go", "no_go": "No-go: what next?", "action_failed": "An action failed",
-               "interrupted": "An action was interrupted", "input": "Required input", "plan_review": "Plan review",
-               "approval": "Approval"}
+__all__ = ["CHOICES", "DESTRUCTIVE", "FOOTER_WORDS", "INSPECT_KEY", "KIND_TITLES", "DecisionPane", "key_hint",
+           "needs_reason"]
 
 
 def needs_reason(choice: str, requested: list[str]) -> bool:
-    return choice in requested or choice in ALWAYS_REASON
+    """The request says which choices need a reason; the table says it too (they agree: the engine asks from it)."""
+    return choice in requested or choice in NEEDS_REASON
 
 
 def key_hint(options: list[str], compact: bool = False, extra: Sequence[tuple[str, str, str]] = (),

@@ -196,7 +196,7 @@ class FollowDriver:
     def read_new(self) -> list[Any]:
         """Complete new lines since the last read, parsed (output batches light: their lines are read from the
         journal only if shown); a torn last line waits for the next poll."""
-        from rollback_tui.engine.journal import tail_scan
+        from rollback_tui.record.journal import tail_scan
         from rollback_tui.errors import JournalError
 
         try:  # never through a link, never blocking on a FIFO; at most 64 MB a poll

@@ -11,7 +11,7 @@ def _events(driver: Any, report_info: dict[str, Any]) -> tuple[list[Any], Path]:
     events = getattr(driver, "events", None)
     journal = report_info.get("journal") or getattr(driver, "path", None)
     if journal:
-        from rollback_tui.engine.journal import read_journal
+        from rollback_tui.record.journal import read_journal
 
         return list(read_journal(Path(journal), light=True).events), Path(journal)
     if events:

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rollback_tui.errors import PlanError, RollbackError
+from rollback_tui.procedure.exits import EXIT_SIGINT as EXIT_QUIT
+from rollback_tui.procedure.exits import EXIT_SIGNATURE, EXIT_USAGE
 from rollback_tui.ui.startup import hold_gc, release_gc
-
-EXIT_USAGE = 2
-EXIT_SIGNATURE = 6
-EXIT_QUIT = 130
 
 
 def _print_problems(exc: PlanError) -> None:
@@ -171,7 +169,7 @@ def _before_resume(journal: Path, opts: Any) -> int | None:
         return EXIT_USAGE
     if not peek.final_state:
         return None
-    from rollback_tui.engine.headless import drive
+    from rollback_tui.frontend.headless import drive
     from rollback_tui.engine.session import Session
 
     try:
@@ -328,7 +326,7 @@ def refuse_non_journal(journal: Path | None) -> int | None:
     """Before a cockpit opens, read-only and the first line only: exit 2 for what is no journal; None: go on."""
     if journal is None or not os.path.lexists(journal):
         return None  # said below as `no such journal`
-    from rollback_tui.engine.journal import check_resumable_header
+    from rollback_tui.record.journal import check_resumable_header
 
     try:
         check_resumable_header(Path(journal))

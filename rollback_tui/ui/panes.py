@@ -12,7 +12,8 @@ from textual.widgets import Static
 from rollback_tui.termsafe import one_line
 from rollback_tui.ui.viewmodel import STATE_LABELS, SessionView, StepView, health_label, label
 
-SHORT_WORDS = {"awaiting": "awaiting", "not_applicable": "n/a", "skipped": "n/a", "interrupted": "paused",
+SHORT_WORDS = {"awaiting_decision": "awaiting", "not_applicable": "n/a", "skipped": "not done",
+               "interrupted": "paused",
                "manual": "by hand", "retrying": "retry"}
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -48,7 +49,7 @@ def state_style(state: str) -> str:
         return "go"
     if state in ("failed", "aborted", "timeout", "unreachable", "down"):
         return "nogo"
-    if state in ("awaiting", "retrying", "interrupted", "degraded", "running"):
+    if state in ("awaiting_decision", "retrying", "interrupted", "degraded", "running"):
         return "warn"
     return "dim"
 

@@ -130,7 +130,7 @@ class InputsScreen(PhaseScreen):
                 elif item.ok is False:
                     out.append("  ✖ MISSING  ", style=f"bold {colour_of(self, 'failed')}")
                 else:
-                    out.append("  ? confirm  ", style=f"bold {colour_of(self, 'awaiting')}")
+                    out.append("  ? confirm  ", style=f"bold {colour_of(self, 'awaiting_decision')}")
                 out.append(item.id, style="bold")
                 if item.detail:
                     out.append(f": {item.detail}")
@@ -256,7 +256,7 @@ class ApprovalsScreen(PhaseScreen):
                                style=f"bold {colour_of(self, 'awaiting')}")
                 out.append("\n")
             elif request is not None and request.kind == "approval" and request.subject == role_id:
-                out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting')}")
+                out.append("  ? asking   ", style=f"bold {colour_of(self, 'awaiting_decision')}")
                 out.append(f"{title} ({gates})\n")
             else:
                 out.append(f"  · pending  {title} ({gates})\n")

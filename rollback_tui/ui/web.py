@@ -22,7 +22,8 @@ from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
-EXIT_USAGE = 2
+from rollback_tui.procedure.exits import EXIT_USAGE
+
 MAX_OBSERVERS = 1000
 MAX_MESSAGE = 64 * 1024  # a browser sends keys, resizes and pings: nothing near this
 MAX_CELLS = 1000  # terminal width/height a browser may ask for

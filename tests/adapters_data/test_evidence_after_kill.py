@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.journal import read_journal
 
 from .util import FIXTURE, alembic_upgrade
 
@@ -25,7 +25,7 @@ HEAD, FIRST = "c3d4e5f6a1b2", "a1b2c3d4e5f6"
 KILLER = """
 import os, signal, sys
 from rollback_tui.cli import main
-from rollback_tui.engine import journal
+from rollback_tui.record import journal
 when, kind, action = sys.argv[1:4]
 append_many = journal.Journal.append_many
 def killing(self, events):

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from rollback_tui.engine.decisions import Decision
-from rollback_tui.engine.events import DecisionRequested, Event
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.events import DecisionRequested, Event
+from rollback_tui.record.journal import read_journal
 from rollback_tui.engine.session import Session, SessionResult
-from rollback_tui.engine.states import fold
+from rollback_tui.procedure.fold import fold
 from rollback_tui.plan.loader import load_plan
 
 PY = sys.executable

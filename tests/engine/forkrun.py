@@ -13,11 +13,11 @@ import signal
 import sys
 
 from rollback_tui.cli import main
-from rollback_tui.engine import journal as journal_module
+from rollback_tui.record import journal as journal_module
 
 # imported before any fork: the children start with everything loaded
 import rollback_tui.adapters.shell  # noqa: F401,E402
-import rollback_tui.plan.render  # noqa: F401,E402
+import rollback_tui.review.render  # noqa: F401,E402
 import rollback_tui.report.writer  # noqa: F401,E402  (used by the children)
 
 

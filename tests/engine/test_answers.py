@@ -9,7 +9,7 @@ import pytest
 
 from rollback_tui.engine.answers import parse_answers
 from rollback_tui.engine.decisions import AnswersDecisions, AutoDecisions
-from rollback_tui.engine.events import DecisionRequested, Evidence
+from rollback_tui.record.events import DecisionRequested, Evidence
 from rollback_tui.errors import PlanError
 from rollback_tui.plan.loader import load_plan
 

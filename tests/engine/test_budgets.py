@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rollback_tui.engine.decisions import Decision
-from rollback_tui.engine.events import DecisionRequested
+from rollback_tui.record.events import DecisionRequested
 from rollback_tui.engine.session import Session
 from rollback_tui.errors import PlanError
 from rollback_tui.plan.loader import parse_plan

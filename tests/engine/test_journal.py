@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rollback_tui.engine.events import Signal, StepStarted
-from rollback_tui.engine.journal import Journal, JournalDiskFull, read_journal, tail_journal
+from rollback_tui.record.events import Signal, StepStarted
+from rollback_tui.record.journal import Journal, JournalDiskFull, read_journal, tail_journal
 from rollback_tui.errors import JournalError, JournalLocked
 
 
@@ -55,7 +55,7 @@ def test_lock_holds_against_another_process(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     with Journal.create(path) as journal:
         journal.append(StepStarted(step="assess"))
-        code = ("from pathlib import Path; from rollback_tui.engine.journal import Journal\n"
+        code = ("from pathlib import Path; from rollback_tui.record.journal import Journal\n"
                 f"Journal.open_existing(Path({str(path)!r}))")
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.journal import CHUNK, Journal, read_journal
-from rollback_tui.engine.lightevents import OutputRef, light_output
+from rollback_tui.record import events as ev
+from rollback_tui.record.journal import CHUNK, Journal, read_journal
+from rollback_tui.record.lightevents import OutputRef, light_output
 from rollback_tui.engine.session import Session
 from rollback_tui.errors import JournalError
 from rollback_tui.plan.loader import load_plan

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback_tui.engine.decisions import AutoDecisions, Decision
-from rollback_tui.engine.events import DecisionRequested
+from rollback_tui.record.events import DecisionRequested
 
 from .conftest import PY, Scripted, approving, of_type, run_plan, sh, simple_steps
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from rollback_tui.engine.decisions import AutoDecisions, Decision
-from rollback_tui.engine.events import DecisionRequested, Event
+from rollback_tui.record.events import DecisionRequested, Event
 from rollback_tui.engine.session import Session, SessionResult
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.report.facts import collect

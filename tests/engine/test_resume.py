@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from rollback_tui.engine.decisions import AutoDecisions, Decision
-from rollback_tui.engine.events import DecisionRequested
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.events import DecisionRequested
+from rollback_tui.record.journal import read_journal
 from rollback_tui.engine.replay import ReplayMismatch
 from rollback_tui.engine.session import Session
 from rollback_tui.errors import JournalError

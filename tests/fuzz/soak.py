@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from rollback_tui.engine.answers import parse_answers  # noqa: E402
-from rollback_tui.engine.events import ActionOutput, DecisionMade, Signal, StepStarted  # noqa: E402
-from rollback_tui.engine.journal import Journal, read_journal  # noqa: E402
+from rollback_tui.record.events import ActionOutput, DecisionMade, Signal, StepStarted  # noqa: E402
+from rollback_tui.record.journal import Journal, read_journal  # noqa: E402
 from rollback_tui.errors import RollbackError  # noqa: E402
 from rollback_tui.plan.loader import parse_plan  # noqa: E402
 

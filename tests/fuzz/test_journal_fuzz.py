@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollback_tui.engine.events import ActionOutput, Signal, StepStarted
-from rollback_tui.engine.journal import Journal, read_journal
+from rollback_tui.record.events import ActionOutput, Signal, StepStarted
+from rollback_tui.record.journal import Journal, read_journal
 
 EVENTS = [
     StepStarted(step="assess"),

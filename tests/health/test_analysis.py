@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rollback_tui.engine.decisions import Decision
-from rollback_tui.engine.events import DecisionRequested
+from rollback_tui.record.events import DecisionRequested
 from rollback_tui.engine.session import Session
 from rollback_tui.health.checks import run_step_check
 from rollback_tui.plan.loader import load_plan

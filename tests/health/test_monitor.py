@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rollback_tui.engine.events import HealthAlert, HealthSample
+from rollback_tui.record.events import HealthAlert, HealthSample
 from rollback_tui.health.monitor import Monitor
 from rollback_tui.secrets import SecretStore
 

@@ -11,7 +11,7 @@ import pytest
 from rollback_tui.health.checks import run_step_check
 from rollback_tui.health.monitor import Monitor
 from rollback_tui.health.probes import sample
-from rollback_tui.plan.commands import cmd_validate
+from rollback_tui.frontend.plan_commands import cmd_validate
 from rollback_tui.plan.models import Plan
 from rollback_tui.secrets import MASK, SecretStore
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from rollback_tui.engine.events import EventBase, HealthChanged
+from rollback_tui.record.events import EventBase, HealthChanged
 from rollback_tui.plan.models import Plan
 
 

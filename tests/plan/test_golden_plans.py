@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rollback_tui.plan.loader import load_plan
-from rollback_tui.plan.render import render_plan
+from rollback_tui.review.render import render_plan
 from rollback_tui.secrets import SecretStore
 
 ROOT = Path(__file__).parents[2]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from rollback_tui.errors import PlanError
-from rollback_tui.plan.commands import plan_schema
-from rollback_tui.plan.inputs import check_inputs
+from rollback_tui.frontend.plan_commands import plan_schema
+from rollback_tui.review.inputs import check_inputs
 from rollback_tui.plan.loader import load_plan, parse_plan
 from rollback_tui.plan.types import StepId, parse_duration
 

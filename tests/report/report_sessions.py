@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event
 
 START = datetime(2026, 11, 26, 9, 30, 0, tzinfo=timezone.utc)
 

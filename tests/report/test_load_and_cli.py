@@ -9,7 +9,7 @@ from report_sessions import realistic_session
 from report_sshtools import Key, write_allowed
 
 from rollback_tui.cli import main
-from rollback_tui.engine.events import dump_event
+from rollback_tui.record.events import dump_event
 from rollback_tui.report.load import load_events
 from rollback_tui.report.writer import write_report
 

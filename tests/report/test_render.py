@@ -7,7 +7,7 @@ from datetime import timedelta
 from report_sessions import Recorder, outline, realistic_session
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.report.chain import GENESIS, decode_log, encode_log
 from rollback_tui.report.render import ReportHeader, render_report, split_sections
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from report_sshtools import Key
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.journal import Journal, read_journal
-from rollback_tui.engine.lightevents import OutputRef
+from rollback_tui.record import events as ev
+from rollback_tui.record.journal import Journal, read_journal
+from rollback_tui.record.lightevents import OutputRef
 from rollback_tui.report.render import ReportHeader, render_report, signed_line
 from rollback_tui.report.verify import verify_report
 from rollback_tui.report.writer import write_report

@@ -9,7 +9,7 @@ import pytest
 from textual.content import Content
 from textual.geometry import Region
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import ScriptDriver
 

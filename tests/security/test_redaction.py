@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus
 
 import yaml
 
-from rollback_tui.engine.events import ActionFinished, ActionOutput, DecisionMade, DecisionRequested, Evidence
+from rollback_tui.record.events import ActionFinished, ActionOutput, DecisionMade, DecisionRequested, Evidence
 from rollback_tui.engine.output import CONTINUES
 from rollback_tui.secrets import MASK, Redactor
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rollback_tui.engine.events import StepStarted
+from rollback_tui.record.events import StepStarted
 from rollback_tui.report.writer import write_private
 
 CLI = [sys.executable, "-m", "rollback_tui"]
@@ -122,7 +122,7 @@ def test_a_dangling_symlink_at_journal_lock_creates_nothing(work: Path) -> None:
 
 def test_a_stale_lock_file_of_our_own_is_reused_but_never_truncated_through_a_hard_link(work: Path,
                                                                                         finished_journal: bytes) -> None:
-    from rollback_tui.engine.journal import Journal
+    from rollback_tui.record.journal import Journal
     from rollback_tui.errors import JournalError
 
     journal = work / "j.jsonl"
@@ -227,7 +227,7 @@ def test_resume_names_the_first_line_of_a_repeated_seq(work: Path, finished_jour
 
 
 def test_resume_refuses_a_seq_that_does_not_start_at_one(work: Path, finished_journal: bytes) -> None:
-    from rollback_tui.engine.journal import Journal
+    from rollback_tui.record.journal import Journal
     from rollback_tui.errors import JournalError
 
     target = work / "j.jsonl"

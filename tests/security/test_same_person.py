@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from rollback_tui.engine.decisions import Decision
-from rollback_tui.engine.events import ApprovalGiven, DecisionRequested
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.events import ApprovalGiven, DecisionRequested
+from rollback_tui.record.journal import read_journal
 from rollback_tui.engine.session import Session
 from rollback_tui.people import CONFUSABLES, parse_confusables, person_key, same_person
 from rollback_tui.plan.loader import load_plan

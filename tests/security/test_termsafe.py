@@ -118,7 +118,7 @@ def test_output_is_idempotent() -> None:
 
 
 def test_scrub_copies_events_with_every_string_safe_and_leaves_clean_ones_alone() -> None:
-    from rollback_tui.engine import events as ev
+    from rollback_tui.record import events as ev
 
     ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
     clean = ev.ActionOutput(step="flags", action="off", stream="stdout", lines=["fine"], ts=ts, seq=1)

@@ -13,7 +13,7 @@ import pytest
 from trust_helpers import Key, agree, allowed, keygen, needs_ssh_keygen, session, signer, ssh_keygen_verify
 
 from rollback_tui.cli import main
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.report.cosign import cosign_path, cosign_report
 from rollback_tui.report.verify import verify_report
 from rollback_tui.report.writer import write_report

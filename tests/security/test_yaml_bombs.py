@@ -186,7 +186,7 @@ def test_an_internal_error_in_validate_or_plan_does_not_speak_of_a_journal(comma
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """A bug (here: the loader raising something unexpected) is one line and a crash file, with no resume advice."""
     from rollback_tui import cli
-    from rollback_tui.plan import commands
+    from rollback_tui.frontend import plan_commands as commands
 
     def broken(*_args: object) -> None:
         raise RuntimeError("simulated bug")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.events import Event
+from rollback_tui.record import events as ev
+from rollback_tui.record.events import Event
 from rollback_tui.report.verify import SignerInfo, VerifyResult, verify_report
 
 NAMESPACE = "rollback-tui"

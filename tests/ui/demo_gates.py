@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.journal import read_journal
 from rollback_tui.ui.app import CockpitApp
 from harness import LastAskDriver
 

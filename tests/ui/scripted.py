@@ -1,11 +1,15 @@
-"""A realistic, fixed session of events (fixed clock) for snapshots and UI tests that need no engine."""
+"""A realistic, fixed session of events (fixed clock) for snapshots and UI tests that need no engine.
+
+Every sequence is one the engine can produce: it folds without an illegal move, and every question offers the
+options of one of the procedure's gates (tests/ui/test_viewmodel.py checks both)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
+from rollback_tui.procedure.choices import GATES
 
 T0 = datetime(2026, 11, 26, 9, 30, 0, tzinfo=timezone.utc)
 
@@ -61,14 +65,16 @@ def before_execution(c: Clock) -> list[Any]:
                         detail="Rollback decision made and approved", **c()),
         ev.DecisionRequested(request_id=1, kind="input", subject="migration-scripts",
                              question="Input migration-scripts is missing: take its remediation path or halt?",
-                             options=["remediate", "halt"], needs_reason=["halt"], **c()),
+                             options=["remediate", "halt"], needs_reason=["remediate", "halt"], **c()),
     ]
 
 
-def gate(c: Clock, request_id: int, step: str, ok: bool = True, options: list[str] | None = None) -> Any:
+def gate(c: Clock, request_id: int, step: str, ok: bool = True) -> Any:
+    """The go/no-go of a step; with a failed verification, `override` is offered instead of `go`."""
+    options = GATES["step" if ok else "step_failed_check"].offer()
     return ev.DecisionRequested(
         request_id=request_id, kind="gate", step=step, question=f"Is step {step} done?",
-        options=options or ["go", "no_go", "abort"], needs_reason=["no_go", "abort"],
+        options=options, needs_reason=GATES["step"].reasons(options),
         evidence=ev.Evidence(
             verifications=[{"check": "HEAD is v1.4.2", "expected": "v1.4.2", "observed": "v1.4.2", "ok": True,
                             "action": "checkout-good", "category": "state"},
@@ -90,13 +96,15 @@ def code_step_running(c: Clock) -> list[Any]:
                                  "web-version": [[0, "healthy", 8.0], [10, "healthy", 9.5]]}, **c()),
         ev.HealthChanged(probe="web-health", old="unknown", new="down", reason="HTTP 503 bad release", **c()),
     ]
-    for step in ("assess", "flags"):
+    for request_id, step in ((2, "assess"), (3, "flags")):
         action = {"assess": "record-state", "flags": "flag-off"}[step]
         out += [
             ev.StepStarted(step=step, **c()),
             ev.ActionStarted(step=step, action=action, kind="shell", **c()),
             ev.ActionOutput(step=step, action=action, lines=[f"{step}: line {n}" for n in range(3)], **c()),
             ev.ActionFinished(step=step, action=action, status="ok", exit_code=0, duration=0.4, **c()),
+            gate(c, request_id, step),
+            ev.DecisionMade(request_id=request_id, kind="gate", step=step, choice="go", by="alice", **c()),
             ev.StepFinished(step=step, status="done", **c()),
         ]
     out += [
@@ -110,19 +118,30 @@ def code_step_running(c: Clock) -> list[Any]:
         ev.ActionFinished(step="code", action="restart-web", status="failed", duration=1.5, error="1 of 2 hosts failed",
                           hosts=[ev.HostResult(host="web-1", status="ok", exit_code=0),
                                  ev.HostResult(host="web-2", status="failed", exit_code=1, error="exit 1")], **c()),
-        ev.Verification(step="code", action="checkout-good", check="HEAD is v1.4.2", expected="v1.4.2",
-                        observed="v1.4.2", ok=True, **c()),
         ev.WindowWarning(percent=50, elapsed=1350, window=2700, **c()),
-        gate(c, 2, "code", ok=False, options=["retry", "retry_failed", "manual", "override", "abort"]),
+        action_failed(c, 4),
     ]
     return out
+
+
+def action_failed(c: Clock, request_id: int) -> Any:
+    """restart-web failed on web-2: retry all, retry the failed host, complete by hand, abort or halt."""
+    options = GATES["action_failed"].offer(["retry_failed"])
+    return ev.DecisionRequested(
+        request_id=request_id, kind="action_failed", step="code", action="restart-web",
+        question="code/restart-web failed: 1 of 2 hosts failed. Retry it, complete it by hand, abort, or halt?",
+        options=options, needs_reason=GATES["action_failed"].reasons(options),
+        evidence=ev.Evidence(health={"web-health": {"state": "down", "reason": "HTTP 503", "latency_ms": 12.0}},
+                             window_used=1350.0, window=2700.0, failed_hosts=["web-2"],
+                             detail="1 of 2 hosts failed"),
+        **c())
 
 
 def finished(c: Clock) -> list[Any]:
     out = code_step_running(c)
     out += [
-        ev.DecisionMade(request_id=2, kind="gate", step="code", choice="abort", reason="web-2 will not start",
-                        by="alice", **c()),
+        ev.DecisionMade(request_id=4, kind="action_failed", step="code", action="restart-web", choice="abort",
+                        reason="web-2 will not start", by="alice", **c()),
         ev.StepFinished(step="code", status="aborted", **c()),
         ev.Signal(name="Root cause analysis initiated", **c()),
         ev.SessionFinished(exit_state="partial", scopes={"flags": "rolled_back", "code": "not_rolled_back",

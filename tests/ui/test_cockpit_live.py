@@ -14,7 +14,7 @@ import yaml
 from textual.pilot import Pilot
 
 from rollback_tui.cli import SessionOptions
-from rollback_tui.engine.journal import read_journal
+from rollback_tui.record.journal import read_journal
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import LiveDriver
@@ -86,7 +86,7 @@ async def test_demo_through_seven_steps_with_keys_only(tmp_path: Path) -> None:
                 await answer(pilot, "input", "", "y")
             await answer(pilot, "plan_review", "", "y")
             await answer(pilot, "approval", "", "y", *"alice", "enter")
-            await answer(pilot, "gate", "assess", "n", *"want a second look", "enter")
+            await answer(pilot, "gate", "assess", "n")  # a no-go needs no reason: its follow-up asks what next
             await answer(pilot, "no_go", "assess", "r")
             for step in ("assess", "flags", "code", "configuration", "database"):
                 request = await answer(pilot, "gate", step)
@@ -99,7 +99,7 @@ async def test_demo_through_seven_steps_with_keys_only(tmp_path: Path) -> None:
             code = await finish(pilot)
     journal = tmp_path / "s.journal.jsonl"
     made = decisions(journal)
-    assert ("gate", "assess", "no_go", "want a second look") in made
+    assert ("gate", "assess", "no_go", "") in made
     assert ("no_go", "assess", "retry", "") in made
     assert [m[2] for m in made if m[0] == "approval"] == ["approve", "approve"]
     approvals = [(e.role, e.name) for e in read_journal(journal).events if e.type == "approval_given"]
@@ -194,7 +194,7 @@ async def test_resume_shows_the_journal_so_far_then_continues(tmp_path: Path) ->
     resumed = CockpitApp(LiveDriver(factory), operator="alice")
     async with resumed.run_test(size=(100, 30)) as pilot:
         await answer(pilot, "gate", "flags")
-        assert resumed.view.step("assess").state == "done" and resumed.view.resumed == 1
+        assert resumed.view.step("assess").state == "done" and resumed.view.resumes == 1
         assert resumed.view.started_at == read_journal(journal).events[0].ts
         await pilot.press("g")
         await answer(pilot, "gate", "code", "g")

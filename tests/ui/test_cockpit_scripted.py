@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.decision import DecisionPane
 from rollback_tui.ui.drivers import ScriptDriver
@@ -28,15 +28,17 @@ def interactive_session() -> list[Any]:
                              evidence=ev.Evidence(detail="# Rollback Plan\n\n- scope: flags, code\n"), **c()),
         ev.PlanReviewed(approved=True, **c()),
         ev.DecisionRequested(request_id=3, kind="approval", subject="devops-lead",
-                             question="DevOps Lead: approve execution?", options=["approve", "abort"], **c()),
+                             question="DevOps Lead: approve execution?", options=["approve", "reject"],
+                             needs_reason=["reject"], **c()),
         ev.ApprovalGiven(role="devops-lead", role_title="DevOps Lead", gate="execution", name="bob", **c()),
         ev.DecisionRequested(request_id=4, kind="approval", subject="tech-lead",
-                             question="Technical Lead: approve?", options=["approve", "abort"], **c()),
+                             question="Technical Lead: approve?", options=["approve", "reject"],
+                             needs_reason=["reject"], **c()),
         ev.StepStarted(step="assess", **c()),
         gate(c, 5, "assess"),
         ev.StepStarted(step="code", **c()),
-        gate(c, 6, "code", ok=False, options=["retry", "retry_failed", "manual", "override", "abort"]),
-        gate(c, 7, "code", ok=False, options=["retry", "manual", "override", "abort"]),
+        gate(c, 6, "code", ok=False),
+        gate(c, 7, "code", ok=False),
     ]
     return out
 
@@ -50,7 +52,7 @@ async def test_keys_answer_every_kind_of_question() -> None:
         await pilot.press("h")  # halt needs a reason: a prompt opens
         assert isinstance(app.screen, TextPrompt)
         await pilot.press("escape")  # cancelled: nothing decided
-        await pilot.press("p")  # take the remediation path
+        await pilot.press("p", *"runbook 5", "enter")  # take the remediation path (why: recorded)
         await wait_for_request(pilot, "plan_review")
         assert isinstance(app.screen, PlanReviewScreen)
         await pilot.press("y")
@@ -76,7 +78,7 @@ async def test_keys_answer_every_kind_of_question() -> None:
         await settle(pilot)
     got = [(d.choice, d.reason, d.by) for d in driver.decisions]
     assert got == [
-        ("remediate", "", "alice"),
+        ("remediate", "runbook 5", "alice"),
         ("approve", "", "alice"),
         ("approve", "", "bob"),
         ("approve", "", "carol"),
@@ -86,29 +88,27 @@ async def test_keys_answer_every_kind_of_question() -> None:
     ]
 
 
-async def test_keys_not_offered_do_nothing_and_skip_asks_to_confirm() -> None:
+async def test_keys_not_offered_do_nothing_and_abort_asks_its_reason_as_a_confirmation() -> None:
     c = Clock()
-    events = before_execution(c)[:1] + [ev.StepStarted(step="code", **c()),
-                                        gate(c, 1, "code", options=["go", "skip", "abort"])]
+    events = before_execution(c)[:1] + [ev.StepStarted(step="code", **c()), gate(c, 1, "code")]
     driver = ScriptDriver(events, make_made=made)
     app = CockpitApp(driver, clock=fixed_clock, operator="alice")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for_request(pilot, "gate", "code")
-        await pilot.press("r", "m", "n")  # not among the options: ignored
+        await pilot.press("r", "m", "s", "o")  # not among the options (no skip, no override when checks pass)
         assert app._ask is not None and not isinstance(app.screen, (TextPrompt, ConfirmPrompt))
-        await pilot.press("s")
-        assert isinstance(app.screen, ConfirmPrompt)
-        await pilot.press("n")  # not confirmed
+        await pilot.press("a")
+        assert isinstance(app.screen, TextPrompt) and app.screen.destructive
+        await pilot.press("escape")  # not confirmed
         assert app._ask is not None
-        await pilot.press("s", "y")
+        await pilot.press("a", *"stop", "enter")
         await app.workers.wait_for_complete()
-    assert [(d.choice, d.by) for d in driver.decisions] == [("skip", "alice")]
+    assert [(d.choice, d.reason, d.by) for d in driver.decisions] == [("abort", "stop", "alice")]
 
 
 async def test_footer_shows_only_the_choices_offered() -> None:
     c = Clock()
-    events = before_execution(c)[:1] + [ev.StepStarted(step="code", **c()),
-                                        gate(c, 1, "code", options=["go", "no_go", "abort"])]
+    events = before_execution(c)[:1] + [ev.StepStarted(step="code", **c()), gate(c, 1, "code")]
     app = CockpitApp(ScriptDriver(events, make_made=made), clock=fixed_clock)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for_request(pilot, "gate", "code")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rollback_tui.engine import events as ev
-from rollback_tui.engine.journal import Journal, read_journal
+from rollback_tui.record import events as ev
+from rollback_tui.record.journal import Journal, read_journal
 from rollback_tui.ui.app import _older_output_counted
 from rollback_tui.ui.inbox import HiddenOutput, Inbox
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollback_tui.engine.events import dump_event
+from rollback_tui.record.events import dump_event
 from rollback_tui.report.load import load_events
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import FollowDriver, ReplayDriver
@@ -34,7 +34,7 @@ async def test_replay_of_a_report_gives_the_same_ui_states_as_the_live_session(t
     app = cockpit(shell_plan(tmp_path, code_verify_ok=False), tmp_path, states=live, sign_key=sign_key)
     async with app.run_test(size=(120, 36)) as pilot:
         await approve_start(pilot)
-        await answer(pilot, "gate", "assess", "n", *"look again", "enter")
+        await answer(pilot, "gate", "assess", "n")
         await answer(pilot, "no_go", "assess", "r")
         await answer(pilot, "gate", "assess", "g")
         await answer(pilot, "gate", "flags", "g")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import ScriptDriver
 from rollback_tui.ui.screens import ApprovalsScreen

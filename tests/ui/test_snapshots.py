@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from rollback_tui.engine import events as ev
+from rollback_tui.record import events as ev
 from rollback_tui.ui.app import CockpitApp
 from rollback_tui.ui.drivers import ReplayDriver, ScriptDriver
 from rollback_tui.ui.themes import BUILTIN_NAMES
@@ -47,7 +47,7 @@ def approval_events() -> list[Any]:
             ev.PlanReviewed(approved=True, **c()),
             ev.DecisionRequested(request_id=3, kind="approval", subject="devops-lead",
                                  question="DevOps Lead: approve the execution of this rollback?",
-                                 options=["approve", "abort"], needs_reason=["abort"], **c())]
+                                 options=["approve", "reject"], needs_reason=["reject"], **c())]
     return out
 
 
@@ -64,7 +64,7 @@ def until_kind(kind: str, step: str = "") -> Callable[[Pilot], Awaitable[None]]:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_main_screen_awaiting_decision(snap_compare: Any, size: tuple[int, int]) -> None:
-    assert snap_compare(app_for(code_step_running(Clock())), run_before=until_kind("gate", "code"),
+    assert snap_compare(app_for(code_step_running(Clock())), run_before=until_kind("action_failed", "code"),
                         terminal_size=size)
 
 
@@ -98,7 +98,7 @@ def test_summary_screen(snap_compare: Any, size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_reason_prompt_for_abort(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await wait_for_request(pilot, "gate", "code")
+        await wait_for_request(pilot, "action_failed", "code")
         await pilot.press("a", *"web-2 will not start")
 
     assert snap_compare(app_for(code_step_running(Clock())), run_before=run_before, terminal_size=size)
@@ -119,5 +119,5 @@ def test_replay_paused_at_step_3(snap_compare: Any, size: tuple[int, int]) -> No
 
 @pytest.mark.parametrize("theme", BUILTIN_NAMES)
 def test_main_screen_in_every_theme(snap_compare: Any, theme: str) -> None:
-    assert snap_compare(app_for(code_step_running(Clock()), theme=theme), run_before=until_kind("gate", "code"),
+    assert snap_compare(app_for(code_step_running(Clock()), theme=theme), run_before=until_kind("action_failed", "code"),
                         terminal_size=(160, 48))

@@ -68,7 +68,7 @@ def test_keymap_unknown_ids_and_bad_values_are_problems() -> None:
 
 
 async def test_keymap_file_remaps_a_decision_key(empty_config: Path) -> None:
-    from rollback_tui.engine import events as ev
+    from rollback_tui.record import events as ev
     from rollback_tui.ui.drivers import ScriptDriver
     from harness import fixed_clock, wait_for_request
     from scripted import Clock, before_execution, gate

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from rollback_tui.ui.viewmodel import SessionView, label
+from rollback_tui.procedure.choices import GATES
+from rollback_tui.procedure.fold import fold as fold_strictly
+from rollback_tui.procedure.states import ActionState, HostState, StepState
+from rollback_tui.ui.viewmodel import STATE_LABELS, SessionView, label
 from scripted import Clock, code_step_running, finished
 
 
@@ -19,7 +22,7 @@ def fold(events: list) -> SessionView:
 def test_fold_of_a_failed_code_step_awaiting_decision() -> None:
     view = fold(code_step_running(Clock()))
     states = {step.id: step.state for step in view.steps}
-    assert states == {"assess": "done", "flags": "done", "code": "awaiting", "configuration": "pending",
+    assert states == {"assess": "done", "flags": "done", "code": "awaiting_decision", "configuration": "pending",
                       "database": "pending", "infrastructure": "not_applicable", "validate": "pending"}
     code = view.step("code")
     restart = code.action("restart-web")
@@ -47,11 +50,31 @@ def test_snapshots_are_plain_comparable_data() -> None:
     assert c.snapshot() != a.snapshot()
 
 
+def test_the_scripted_session_is_one_the_engine_can_produce() -> None:
+    events = finished(Clock())
+    assert fold_strictly(events).exit_state == "partial"  # no move the table refuses
+    offers = {(gate.kind, tuple(gate.offer(gate.conditional))) for gate in GATES.values()} | {
+        (gate.kind, tuple(gate.offer())) for gate in GATES.values()}
+    for event in events:
+        if event.type == "decision_requested":
+            assert (event.kind, tuple(event.options)) in offers, event
+
+
+def test_a_viewer_notes_a_move_the_table_refuses_and_goes_on() -> None:
+    view = fold(finished(Clock())[:1])
+    from rollback_tui.record import events as ev
+
+    view.apply(ev.StepFinished(seq=2, step="code", status="done"))
+    [problem] = view.problems
+    assert problem.startswith("event 2: step code cannot go from pending to done; from pending: ")
+    assert view.step("code").state == "pending" and view.events == 2
+
+
 def test_every_state_has_a_word_not_only_a_symbol() -> None:
-    for state in ("pending", "running", "awaiting", "done", "failed", "retrying", "not_applicable",
-                  "interrupted", "aborted"):
+    for state in [*StepState, *ActionState, *HostState]:
         symbol, _, word = label(state).partition(" ")
-        assert symbol and len(word) >= 4, state
+        assert symbol and len(word) >= 2 and word != "·", state
+        assert state.value in STATE_LABELS, state
 
 
 def test_viewmodel_does_not_import_textual_or_pydantic() -> None:

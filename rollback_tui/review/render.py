@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from rollback_tui.adapters.base import ActionContext, Description, describe_safely
-from rollback_tui.plan.inputs import REMEDIATION_TEXT
+from rollback_tui.review.inputs import REMEDIATION_TEXT
 from rollback_tui.plan.models import Plan
 from rollback_tui.plan.types import SCOPE_STEP, STEP_ORDER, STEP_TITLES, format_duration
 from rollback_tui.secrets import SecretStore

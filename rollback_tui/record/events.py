@@ -7,32 +7,20 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
+from rollback_tui.procedure.choices import CHOICE_IDS, KIND_IDS
+from rollback_tui.procedure.exits import EXIT_STATES, SCOPE_OUTCOMES
+from rollback_tui.procedure.states import ACTION_STATUSES, HOST_STATUSES
+
 SCHEMA_VERSION = 1
 
-ExitState = Literal["completed", "blocked", "aborted", "partial"]
-ActionStatus = Literal["ok", "failed", "timeout", "cancelled", "interrupted", "manual", "skipped"]
-HostStatus = Literal["ok", "failed", "unreachable", "timeout", "cancelled"]
+# The words are the procedure's (rollback_tui/procedure): defined there once, checked here by pydantic.
+ExitState = Literal[EXIT_STATES]  # type: ignore[valid-type]
+ActionStatus = Literal[ACTION_STATUSES]  # type: ignore[valid-type]
+HostStatus = Literal[HOST_STATUSES]  # type: ignore[valid-type]
 HealthState = Literal["healthy", "degraded", "down", "unknown"]
-ScopeOutcome = Literal["rolled_back", "not_rolled_back", "not_applicable", "manual"]
-DecisionChoice = Literal[
-    "go",  # proceed to the next step
-    "no_go",  # the step's answer is no: then retry, reassess or abort is asked
-    "retry",  # run the step's (or a failed action's) work again
-    "retry_failed",  # run a failed action again on the failed hosts only
-    "reassess",  # back to step 1 with what was learned
-    "skip",  # mark the step not applicable
-    "manual",  # the operator did it by hand (note required)
-    "override",  # go on despite failed verification (reason required)
-    "abort",  # stop the rollback: exit state aborted (reason required)
-    "approve",  # plan review approved / role approval given
-    "reject",  # plan review rejected
-    "remediate",  # a missing input: take its remediation path
-    "halt",  # a missing input: halt (blocked)
-    "rerun",  # an interrupted action: run it again
-    "verify_only",  # an interrupted action: only read back the state
-    "mark_done",  # an interrupted action: the operator completed it by hand
-]
-DecisionKind = Literal["input", "plan_review", "approval", "gate", "action_failed", "interrupted", "no_go"]
+ScopeOutcome = Literal[SCOPE_OUTCOMES]  # type: ignore[valid-type]
+DecisionChoice = Literal[CHOICE_IDS]  # type: ignore[valid-type]
+DecisionKind = Literal[KIND_IDS]  # type: ignore[valid-type]
 
 
 def utcnow() -> datetime:

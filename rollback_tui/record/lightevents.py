@@ -124,7 +124,7 @@ class OutputRef:
 
     def full(self) -> Any:
         """The pydantic ActionOutput."""
-        from rollback_tui.engine.events import parse_event
+        from rollback_tui.record.events import parse_event
 
         return parse_event(self.raw)
 

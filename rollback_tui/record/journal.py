@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rollback_tui.engine.events import Event, EventBase, SessionStarted, parse_event
-from rollback_tui.engine.journal_lock import check_lock_path, flock, lock_path_for, write_holder
-from rollback_tui.engine.journal_lock import holder_text  # noqa: F401  (re-exported: the journal's public API)
-from rollback_tui.engine.lightevents import PREFIX, Source, light_output
+from rollback_tui.record.events import Event, EventBase, SessionStarted, parse_event
+from rollback_tui.record.journal_lock import check_lock_path, flock, lock_path_for, write_holder
+from rollback_tui.record.journal_lock import holder_text  # noqa: F401  (re-exported: the journal's public API)
+from rollback_tui.record.lightevents import PREFIX, Source, light_output
 from rollback_tui.errors import JournalError
 from rollback_tui.safeio import FileRefused, fsync_dir, open_regular
 
@@ -75,7 +75,7 @@ CHUNK = 4 * 1024 * 1024
 class _Scan:
     """Journal lines parsed as they are read, chunk by chunk: the events, what was dropped, where the good part ends
     and the first break in the seq numbering. With a `source`, canonical output batches are kept light
-    (engine/lightevents.py: counted and matched without their lines, which stay on disk)."""
+    (record/lightevents.py: counted and matched without their lines, which stay on disk)."""
 
     def __init__(self, source: Source | None, offset: int = 0) -> None:
         self.source = source
@@ -461,7 +461,7 @@ class Journal:
         return numbered  # type: ignore[return-value]
 
     def source(self) -> Source | None:
-        """A read-only descriptor of this journal for light events (engine/lightevents.py), or None."""
+        """A read-only descriptor of this journal for light events (record/lightevents.py), or None."""
         if self._source is None and self._fd is not None:
             try:
                 self._source = _source_for(self.path, self._fd)

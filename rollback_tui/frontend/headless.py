@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rollback_tui.engine.decisions import AnswersDecisions, AutoDecisions, DecisionSource
-from rollback_tui.engine.events import Event
 from rollback_tui.errors import PlanError, RollbackError
+from rollback_tui.procedure.exits import EXIT_FOR_SIGNAL, EXIT_FOR_STATE, EXIT_SIGINT, EXIT_USAGE
+from rollback_tui.record.events import Event
 from rollback_tui.termsafe import one_line
 
 if TYPE_CHECKING:
-    from rollback_tui.cli import SessionOptions
     from rollback_tui.engine.session import Session
-
-EXIT_OK, EXIT_USAGE, EXIT_BLOCKED, EXIT_ABORTED, EXIT_PARTIAL = 0, 2, 3, 4, 5
-EXIT_FOR_STATE = {"completed": EXIT_OK, "blocked": EXIT_BLOCKED, "aborted": EXIT_ABORTED, "partial": EXIT_PARTIAL}
-EXIT_FOR_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+    from rollback_tui.frontend.options import SessionOptions
 
 
 def make_decisions(answers: str, operator: str) -> DecisionSource:
@@ -144,7 +141,7 @@ async def drive(session: Session, out: TextIO | None = None) -> int:
         print(f"interrupted by {result.interrupted}: the journal is closed and resumable", file=out)
         print(f"resume: rollback-tui resume {result.journal_path} --headless --answers FILE|auto", file=out)
         print(f"journal: {result.journal_path}", file=out, flush=True)
-        return EXIT_FOR_SIGNAL.get(result.interrupted, 130)
+        return EXIT_FOR_SIGNAL.get(result.interrupted, EXIT_SIGINT)
     print(f"exit state: {result.exit_state}" + (f": {result.message}" if result.message else ""), file=out)
     report = result.report
     if report is not None:

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rollback_tui.errors import PlanError
-from rollback_tui.plan.inputs import InputResult, check_inputs
+from rollback_tui.procedure.exits import EXIT_BLOCKED, EXIT_OK
+from rollback_tui.procedure.exits import EXIT_USAGE as EXIT_INVALID
 from rollback_tui.plan.loader import LoadedPlan, load_plan
 from rollback_tui.plan.models import Plan
+from rollback_tui.review.inputs import InputResult, check_inputs
 from rollback_tui.secrets import SecretStore
-
-EXIT_OK, EXIT_INVALID, EXIT_BLOCKED = 0, 2, 3
 
 
 def plan_schema() -> dict:
@@ -104,7 +104,7 @@ def cmd_validate(path: Path, variables: Mapping[str, str]) -> int:
 
 
 def cmd_plan(path: Path, variables: Mapping[str, str], output: Path | None) -> int:
-    from rollback_tui.plan.render import render_plan
+    from rollback_tui.review.render import render_plan
 
     loaded = _load(path, variables)
     if loaded is None:

@@ -1,0 +1,1 @@
+"""Before anything runs: the required-input checks and the Rollback Plan the operator reviews (over plan and adapters)."""
