@@ -33,6 +33,7 @@ KEY_BYTES = {
     "f1": "\x1bOP", "f2": "\x1bOQ", "f3": "\x1bOR", "f4": "\x1bOS", "f5": "\x1b[15~", "f6": "\x1b[17~",
     "f7": "\x1b[18~", "f8": "\x1b[19~", "f9": "\x1b[20~", "f10": "\x1b[21~", "f11": "\x1b[23~", "f12": "\x1b[24~",
     "insert": "\x1b[2~", "delete": "\x1b[3~", "backspace": "\x7f",
+    "shift+up": "\x1b[1;2A", "shift+down": "\x1b[1;2B", "shift+left": "\x1b[1;2D", "shift+right": "\x1b[1;2C",
     "super+c": "\x1b[99;9u",  # kitty keyboard protocol (super = modifier 8, sent as 9): no xterm sends it
     **{f"ctrl+{c}": chr(ord(c) - 96) for c in "abcdefghijklmnopqrstuvwxyz"},
 }
