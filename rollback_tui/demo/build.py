@@ -13,6 +13,7 @@ from contextlib import closing
 from importlib import resources
 from pathlib import Path
 
+from rollback_tui.demo import metrics
 from rollback_tui.demo.layout import (
     BAD_REVISION,
     BAD_VERSION,
@@ -241,8 +242,11 @@ def build_docs(layout: Layout) -> None:
 
 
 def build_plan(layout: Layout) -> None:
-    """A copy of the shipped demo plan, so the operator can read (and edit) what runs."""
-    shutil.copyfile(SHIPPED_PLAN, layout.plan)
+    """A copy of the shipped demo plan, so the operator can read (and edit) what runs: with its metrics parts
+    (a prometheus probe, step 7's analysis) when Prometheus can run here, else without them and a note why."""
+    enabled, note = metrics.choose()
+    metrics.record_choice(layout, enabled, note)
+    layout.plan.write_text(metrics.plan_text(SHIPPED_PLAN.read_text(), enabled, note))
 
 
 def build_all(layout: Layout, operator: str) -> None:

@@ -192,5 +192,13 @@ def cmd_demo(opts: SessionOptions) -> int:
 
 
 def _say_services(v: dict[str, str]) -> None:
+    from rollback_tui.demo.layout import Layout
+    from rollback_tui.demo.metrics import read_choice
+
     _say(f"services up: checkout-service http://127.0.0.1:{v['web_port']}/health, "
          f"SSH host 127.0.0.1:{v['ssh_port']}, webhook sink http://127.0.0.1:{v['hook_port']}/hooks")
+    enabled, note = read_choice(Layout(Path(v["sandbox"])))
+    if enabled and "prom_port" in v:  # Prometheus is starting in the background; step 7's analysis waits for it
+        _say(f"{note}: http://127.0.0.1:{v['prom_port']}/graph")
+    else:
+        _say(note)

@@ -19,7 +19,9 @@ SEEDED_ROWS = {"customers": 4, "orders": 6}
 SERVICE = "checkout-service"
 SSH_USER = "deploy"
 #: Ports tried first (stable numbers read better on a shared screen); a busy one falls back to a free port.
-PREFERRED_PORTS = {"web_port": 18080, "ssh_port": 18022, "hook_port": 18081}
+PREFERRED_PORTS = {"web_port": 18080, "ssh_port": 18022, "hook_port": 18081, "prom_port": 18090}
+#: The ports every sandbox has; `prom_port` only when the sandbox runs Prometheus (see demo/metrics.py).
+SERVICE_PORTS = ("web_port", "ssh_port", "hook_port")
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,20 @@ class Layout:
     @property
     def webhooks(self) -> Path:
         return self.run / "webhooks.jsonl"
+
+    @property
+    def metrics_choice(self) -> Path:
+        """Whether this sandbox runs Prometheus (decided once, when it is built) and why not."""
+        return self.root / "metrics.json"
+
+    @property
+    def prometheus(self) -> Path:
+        """Prometheus's config and its data directory."""
+        return self.root / "prometheus"
+
+    @property
+    def prometheus_log(self) -> Path:
+        return self.run / "prometheus.log"
 
     def read_ready(self) -> dict[str, Any]:
         """The services process's ready file (ports, pids); raises OSError/ValueError when absent."""

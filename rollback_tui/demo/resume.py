@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rollback_tui.demo.home import DemoHome, home_of_journal, homes, session_started, state_of
+from rollback_tui.demo.layout import PREFERRED_PORTS
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.frontend.options import SessionOptions, default_operator
 from rollback_tui.procedure.exits import EXIT_USAGE
 
-_PORTS = ("web_port", "ssh_port", "hook_port")
+_PORTS = tuple(PREFERRED_PORTS)
 
 
 def _fail(text: str, hint: str = "") -> int:
@@ -38,11 +39,12 @@ def _options(opts: SessionOptions, home: DemoHome) -> SessionOptions:
 def _plan_for(home: DemoHome, recorded: dict[str, str], now: dict[str, str], plan_sha: str) -> Any:
     """None when the services are on the recorded ports (the plan reloads as it was); otherwise the plan loaded
     with the new ports, after checking its file is the one the session started with (same sha256)."""
-    if all(recorded.get(name) == now[name] for name in _PORTS):
+    ports = {name: now[name] for name in _PORTS if name in now}  # prom_port only with metrics
+    if all(recorded.get(name) == port for name, port in ports.items()):
         return None
     from rollback_tui.plan.loader import load_plan
 
-    loaded = load_plan(home.sandbox / "demo.yaml", {**recorded, **{name: now[name] for name in _PORTS}})
+    loaded = load_plan(home.sandbox / "demo.yaml", {**recorded, **ports})
     if loaded.sha256 != plan_sha:
         raise JournalError(f"the demo plan {home.sandbox / 'demo.yaml'} changed since the session started; "
                            "resuming it could repeat or skip work", hint="start a new demo: `rollback-tui demo`")

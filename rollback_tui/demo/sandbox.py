@@ -72,8 +72,7 @@ class Sandbox:
         source = str(Path(rollback_tui.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
         argv = [sys.executable, "-m", "rollback_tui.demo.services", str(self.root), "--watch-stdin",
-                "--web-port", str(wanted["web_port"]), "--ssh-port", str(wanted["ssh_port"]),
-                "--hook-port", str(wanted["hook_port"])]
+                *(f"--{name.replace('_', '-')}={wanted[name]}" for name in PREFERRED_PORTS)]
         with open(self.layout.services_log, "ab") as log:
             # own process group: stop() kills the group, so no child can outlive the demo; stdin is the
             # lifeline: when this process dies the pipe closes and the services exit by themselves
@@ -86,7 +85,8 @@ class Sandbox:
         except BaseException:
             self.stop()
             raise
-        self.variables.update({name: str(self.ready[name]) for name in ("web_port", "ssh_port", "hook_port")})
+        # prom_port only when the sandbox runs Prometheus (its plan has no metrics parts otherwise)
+        self.variables.update({name: str(self.ready[name]) for name in PREFERRED_PORTS if name in self.ready})
         return self
 
     def _wait_ready(self) -> None:

@@ -1,4 +1,5 @@
-"""The demo's services process: the web service (supervised, restartable), the SSH host and the webhook sink.
+"""The demo's services process: the web service (supervised, restartable), the SSH host and the webhook sink,
+and, when the sandbox was built with metrics, Prometheus scraping the web service and steady traffic to /quote.
 
 Run as `python -m rollback_tui.demo.services SANDBOX [--watch-stdin]`. It writes `run/services.json` when every
 service answers, and exits with all its children on SIGTERM/SIGINT, or when its stdin closes (`--watch-stdin`:
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback_tui.demo.layout import PREFERRED_PORTS, SERVICE, Layout
+from rollback_tui.demo.metrics import Traffic, read_choice, start_prometheus, stop_prometheus
 from rollback_tui.safeio import atomic_write
 
 _READY_TIMEOUT = 30.0
@@ -260,20 +262,38 @@ async def serve(args: argparse.Namespace) -> int:
     supervisor = WebSupervisor(layout, listen_socket(args.web_port))
     hooks: HookServer | None = None
     ssh_server = None
+    prometheus: Any = None
+    traffic: Traffic | None = None
+    metrics, _note = read_choice(layout)
     try:
+        if metrics:  # first and in the background: its start-up overlaps everything else; nothing waits for it
+            prometheus = start_prometheus(layout, supervisor.port, args.prom_port, _die_with_parent)
+            if prometheus is None:
+                print("demo services: prometheus is no longer on PATH: the metrics check will find no server",
+                      file=sys.stderr, flush=True)
         await supervisor.start()
+        if prometheus is not None:
+            traffic = Traffic(supervisor.port)
+            traffic.start()
         host_key = asyncssh.read_private_key(str(layout.host_key))
         ssh_server = await _start_ssh(start_server, host_key, layout, args.ssh_port)
         write_known_hosts(layout.known_hosts, [("127.0.0.1", ssh_server.port, host_key)])
         hooks = HookServer(listen_socket(args.hook_port), layout, supervisor, loop)
         threading.Thread(target=hooks.serve_forever, daemon=True, name="hooks").start()
-        _write_ready(layout, {"pid": os.getpid(), "pgid": os.getpgid(0), "web_port": supervisor.port,
-                              "ssh_port": ssh_server.port, "hook_port": hooks.server_address[1],
-                              "web_pid": supervisor.proc.pid if supervisor.proc else None})
-        print(f"services ready: web {supervisor.port}, ssh {ssh_server.port}, hooks {hooks.server_address[1]}",
-              file=sys.stderr, flush=True)
+        ready = {"pid": os.getpid(), "pgid": os.getpgid(0), "web_port": supervisor.port,
+                 "ssh_port": ssh_server.port, "hook_port": hooks.server_address[1],
+                 "web_pid": supervisor.proc.pid if supervisor.proc else None}
+        if prometheus is not None:
+            ready.update({"prom_port": prometheus[1], "prometheus_pid": prometheus[0].pid})
+        _write_ready(layout, ready)
+        print(f"services ready: web {supervisor.port}, ssh {ssh_server.port}, hooks {hooks.server_address[1]}"
+              + (f", prometheus {prometheus[1]}" if prometheus is not None else ""), file=sys.stderr, flush=True)
         await stop.wait()
     finally:
+        if traffic is not None:
+            traffic.stop()
+        if prometheus is not None:
+            await asyncio.to_thread(stop_prometheus, prometheus[0])
         if hooks is not None:
             hooks.shutdown()
             hooks.server_close()
@@ -303,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, default=PREFERRED_PORTS["web_port"])
     parser.add_argument("--ssh-port", type=int, default=PREFERRED_PORTS["ssh_port"])
     parser.add_argument("--hook-port", type=int, default=PREFERRED_PORTS["hook_port"])
+    parser.add_argument("--prom-port", type=int, default=PREFERRED_PORTS["prom_port"],
+                        help="Prometheus's port, when the sandbox runs it")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches end of file")
     args = parser.parse_args(argv)
     try:

@@ -121,11 +121,18 @@ class AnalysisCheck(PromSource):
     """Values in this range neither pass nor fail: the operator decides."""
     timeout: Duration = 3.0
     """How long one sample may take."""
+    wait_for_data: Duration | None = None
+    """Before the first sample: how long to keep asking (every `interval`, at least every 0.5 s) while the query
+    matches no series yet or the server does not answer yet (a Prometheus just started, its first scrape still to
+    come). Those answers are not counted; the `count` samples start at the first one with data, or when this runs
+    out (then they count as usual). Unset: every sample counts from the start."""
 
     @model_validator(mode="after")
     def _bounded(self) -> AnalysisCheck:
         if self.interval <= 0:
             raise ValueError("interval must be above 0")
+        if self.wait_for_data is not None and not 0 <= self.wait_for_data <= 3600:
+            raise ValueError("wait_for_data must be between 0 and 1h")
         if self.interval * (self.count - 1) > 6 * 3600:
             raise ValueError(f"{self.count} samples every {self.interval:g} s last more than 6 hours")
         return self
