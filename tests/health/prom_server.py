@@ -52,6 +52,8 @@ class Exporter:
     shard: Any
     odd: Any
     requests: Any
+    registry: Any = None
+    """The exporter's registry (a test may add a metric to it for a while)."""
 
 
 def start_exporter() -> tuple[Exporter, Any]:
@@ -63,7 +65,7 @@ def start_exporter() -> tuple[Exporter, Any]:
         ratio=Gauge("demo_error_ratio", "share of failing requests", registry=registry),
         shard=Gauge("demo_shard_load", "load per shard", ["shard"], registry=registry),
         odd=Gauge("demo_odd", "a value that can be NaN", registry=registry),
-        requests=Counter("demo_requests", "requests served", registry=registry),
+        requests=Counter("demo_requests", "requests served", registry=registry), registry=registry,
     )
     exporter.ratio.set(0.001)
     exporter.shard.labels(shard="a").set(1)

@@ -138,3 +138,42 @@ async def test_a_secret_that_cannot_be_read_is_a_sample_without_a_value_not_a_cr
     result = await run_step_check(plan.steps[0].verify[0], plan=plan, secrets=store, monitor=None)
     assert not result.ok and result.observed.startswith("inconclusive (0 passed, 0 failed, 0 inconclusive, 2 without")
     assert "PROM_BENCH_TOKEN_UNSET" in result.observed, result.observed
+
+
+async def test_wait_for_data_does_not_count_the_answers_before_the_first_series(prometheus: Prometheus) -> None:
+    """A series that appears only while the analysis waits: the answers before it are not samples."""
+    import asyncio
+
+    name = f"demo_late_{time.monotonic_ns()}"
+    spec = analysis(prometheus.url, f"sum({name})", count=2, wait_for_data="20s", interval="200ms")
+    running = asyncio.create_task(run(spec))
+    await asyncio.sleep(1.0)  # the analysis is asking: no such series yet
+    assert not running.done()
+    from prometheus_client import Gauge
+
+    gauge = Gauge(name, "appears late", registry=prometheus.exporter.registry)
+    gauge.set(0.001)
+    try:
+        result = await asyncio.wait_for(running, 30)
+    finally:
+        prometheus.exporter.registry.unregister(gauge)
+    assert result.ok, result.observed
+    assert result.observed.startswith("passed (2 passed, 0 failed, 0 inconclusive, 0 without a value of 2)")
+    assert "first data after " in result.observed
+    assert "first waiting up to 20s for data" in result.expected
+
+
+async def test_wait_for_data_runs_out_and_the_samples_then_count(prometheus: Prometheus) -> None:
+    result = await run(analysis(prometheus.url, 'demo_error_ratio{job="never"}', count=2, wait_for_data="1s"))
+    assert not result.ok and result.observed.startswith("inconclusive (0 passed, 0 failed, 0 inconclusive, 2 without")
+    assert "no data within wait_for_data 1s (" in result.observed
+
+
+async def test_wait_for_data_waits_for_a_server_still_starting() -> None:
+    """Nothing listens yet: 'unreachable' is waited out too, then counted (here the budget runs out)."""
+    from .prom_server import free_port
+
+    started = time.monotonic()
+    result = await run(analysis(f"http://127.0.0.1:{free_port()}", count=1, wait_for_data="2s"))
+    assert time.monotonic() - started >= 1.9
+    assert not result.ok and "no data within wait_for_data 2s (" in result.observed and "unreachable" in result.observed
