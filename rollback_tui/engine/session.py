@@ -32,6 +32,7 @@ from rollback_tui.record.lightevents import output_ref
 from rollback_tui.engine.replay import ReplayMismatch, reopen_point
 from rollback_tui.engine.runner import Outcome, Runner
 from rollback_tui.errors import JournalError, RollbackError
+from rollback_tui.plan.promql import threshold_outline
 from rollback_tui.plan.types import STEP_ORDER, STEP_QUESTIONS, STEP_TITLES
 from rollback_tui.procedure.fold import SessionState
 from rollback_tui.secrets import SecretStore
@@ -383,7 +384,7 @@ class Session:
                           "notes": step.notes if step else "", "actions": actions,
                           "checks": len(step.verify) if step else 0})
         probes = [{"id": probe.id, "kind": probe.kind, "category": probe.category, "trigger": probe.trigger,
-                   "description": probe.description} for probe in plan.health]
+                   "description": probe.description, **threshold_outline(probe)} for probe in plan.health]
         return {
             "metadata": plan.metadata.model_dump(mode="json"),
             "window": plan.inputs.constraints.window,

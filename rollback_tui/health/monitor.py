@@ -35,8 +35,8 @@ class Monitor:
     """Runs every probe of `plan.health` concurrently from `start()` to `stop()`.
 
     Emits HealthChanged on every state change, HealthAlert when a trigger probe goes down, and a HealthSample every
-    `sample_every` seconds holding every sample since the previous one as probe -> [[t_offset_s, state, latency_ms]],
-    where t_offset_s is the (negative) number of seconds from that event's `ts` back to the sample. `emit` is called
+    `sample_every` seconds holding every sample since the previous one as probe -> [[t_offset_s, state, latency_ms]]
+    (a fourth element, the value, for a probe that measures one: prometheus), where t_offset_s is the (negative) number of seconds from that event's `ts` back to the sample. `emit` is called
     synchronously from the event loop with events whose seq is 0.
 
     Scheduling is fixed-rate: probe i samples at start_i + k * interval, so slow samples never accumulate drift; a
@@ -171,7 +171,10 @@ class Monitor:
                             latency_ms=outcome.latency_ms, unknown=outcome.unknown)
         if self.sample_every > 0:
             stamp = asyncio.get_running_loop().time()
-            self._pending.setdefault(probe_id, []).append([stamp, status.state, outcome.latency_ms])
+            row = [stamp, status.state, outcome.latency_ms]
+            if outcome.value is not None:  # a value probe (prometheus): the health pane draws its values
+                row.append(outcome.value)
+            self._pending.setdefault(probe_id, []).append(row)
         if old is None:
             return
         self._send(HealthChanged(probe=probe_id, old=old, new=status.state, reason=outcome.reason,
@@ -190,7 +193,7 @@ class Monitor:
         pending, self._pending = self._pending, {}
         now = asyncio.get_running_loop().time()
         samples = {
-            probe_id: [[round(stamp - now, 3), state, latency] for stamp, state, latency in rows]
+            probe_id: [[round(row[0] - now, 3), *row[1:]] for row in rows]
             for probe_id, rows in pending.items()
         }
         self._send(HealthSample(samples=samples))

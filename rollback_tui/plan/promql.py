@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
@@ -64,6 +64,19 @@ def condition_text(condition: str | Between) -> str:
         return f"between {condition.between[0]:g} and {condition.between[1]:g}"
     match = _CONDITION.match(condition)
     return f"{match.group(1)} {match.group(2)}" if match else condition
+
+
+def threshold_outline(probe: object) -> dict[str, Any]:
+    """What a viewer draws for a probe with a condition: {"condition": "< 0.01", "thresholds": [0.01]} (both
+    bounds of a range); {} for a probe without one."""
+    condition = getattr(probe, "condition", None)
+    if isinstance(condition, Between):
+        levels = [float(condition.between[0]), float(condition.between[1])]
+    elif isinstance(condition, str) and (match := _CONDITION.match(condition)):
+        levels = [float(match.group(2))]
+    else:
+        return {}
+    return {"condition": condition_text(condition), "thresholds": levels}
 
 
 class BasicAuth(Strict):

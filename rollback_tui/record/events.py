@@ -235,7 +235,8 @@ class HealthChanged(EventBase):
 class HealthSample(EventBase):
     type: Literal["health_sample"] = "health_sample"
     samples: dict[str, list[Any]]
-    """probe id -> [[t_offset_s, state, latency_ms|None], ...] since the last sample event."""
+    """probe id -> [[t_offset_s, state, latency_ms|None(, value)], ...] since the last sample event; the value (a
+    finite number) only for a probe that measures one (prometheus). Journals before it have 3-element samples."""
 
 
 class HealthAlert(EventBase):

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from rollback_tui.termsafe import one_line
-from rollback_tui.ui.viewmodel import STATE_LABELS, SessionView, StepView, health_label, label
+from rollback_tui.ui.viewmodel import STATE_LABELS, ProbeView, SessionView, StepView, health_label, label
 
 SHORT_WORDS = {"awaiting_decision": "awaiting", "not_applicable": "n/a", "skipped": "not done",
                "interrupted": "paused",
@@ -203,16 +203,93 @@ class HealthPane(Static):
             row.append(f"{health_label(probe.state):<11}", style=f"bold {colour_of(self, probe.state)}")
             row.append(f" {probe.id}")
             row.append(f" {probe.latency_ms:.0f} ms" if probe.latency_ms is not None else " – ms")
-            room = width - len(row) - 2
-            if not self.compact and room >= 4 and probe.history:
-                spark = sparkline(list(probe.history), min(room, 24), healthy=probe.state == "healthy")
-                row.append(" " * (width - len(row) - len(spark)) + spark)
+            if probe.measures:
+                words = value_words(probe.value, probe.condition, probe.thresholds)
+                room = width - len(row) - 2
+                if room >= len(words):
+                    row.append(" " * (width - len(row) - len(words)))
+                    row.append(words, style=colour_of(self, probe.state))
+                else:
+                    row.append(f"  {words}")
+            else:
+                room = width - len(row) - 2
+                if not self.compact and room >= 4 and probe.history:
+                    spark = sparkline(list(probe.history), min(room, 24), healthy=probe.state == "healthy")
+                    row.append(" " * (width - len(row) - len(spark)) + spark)
             out.append_text(row)
+            if not self.compact and probe.measures and any(v is not None for v in probe.values):
+                self._chart(out, probe, width)
             if not self.compact and probe.reason and probe.state != "healthy":
                 out.append(f"\n    {probe.reason}", style="italic")
             out.append("\n")
         out.rstrip()
         self.update(out)
+
+
+    def _chart(self, out: Text, probe: ProbeView, width: int) -> None:
+        """Two rows under the probe: its newest values as bars, the threshold as a line, the scale and the
+        limit labelled at the right, in words and symbols (no colour needed)."""
+        room = width - 4 - _CHART_LABEL
+        if room < 8:
+            return
+        rows = value_chart(list(probe.values), probe.thresholds, min(room, 48))
+        for text, label_text in rows:
+            out.append(f"\n    {text}")
+            out.append(f" {label_text}", style="italic")
+
+
+#: Width kept at the right of a value chart for its labels (`base 0  ─ limit 0.01`).
+_CHART_LABEL = 24
+_LINE = "─"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def value_words(value: float | None, condition: str, thresholds: tuple[float, ...]) -> str:
+    """The current value in words: `now 0.0042, good when < 0.01` (or that there is none yet)."""
+    limit = f"good when {condition}" if condition else ""
+    if value is None:
+        return "no value yet" + (f", {limit}" if limit else "")
+    return f"now {_fmt(value)}" + (f", {limit}" if limit else "")
+
+
+def value_chart(values: list[float | None], thresholds: tuple[float, ...], width: int) -> list[tuple[str, str]]:
+    """The newest `width` values as two rows of bars (16 levels, newest last) from 0 (or the lowest value) to the
+    highest value or threshold; each threshold is a line `─` in its row where no bar covers it. A sample
+    without a value is `·` in the bottom row. Returns [(top row, its label), (bottom row, its label)]."""
+    values = values[-width:]
+    numbers = [v for v in values if v is not None]
+    points = numbers + list(thresholds)
+    if not points:
+        return [(" " * len(values), ""), ("·" * len(values), "")]
+    low = min(points) if min(points) < 0 else 0.0
+    high = max(points)
+    span = (high - low) or 1.0
+    levels = 16
+
+    def level(v: float) -> float:
+        return (v - low) / span * levels
+
+    row_of = {t: min(1, int(level(t) // 8)) for t in thresholds}
+    lines = set(row_of.values())
+    rows: list[str] = []
+    for row in (1, 0):
+        cells = []
+        for v in values:
+            if v is None:
+                cells.append("·" if row == 0 else (_LINE if row in lines else " "))
+                continue
+            height = max(1, round(level(v))) if v > low else 0
+            fill = min(8, max(0, height - 8 * row))
+            cells.append("█" if fill == 8 else SPARKS[fill - 1] if fill else (_LINE if row in lines else " "))
+        rows.append("".join(cells))
+    def label(row: int, mark: str, edge: float) -> str:
+        limits = "/".join(_fmt(t) for t in thresholds if row_of[t] == row)
+        return f"{mark} {_fmt(edge)}" + (f"  {_LINE} limit {limits}" if limits else "")
+
+    return [(rows[0], label(1, "top", high)), (rows[1], label(0, "base", low))]
 
 
 def sparkline(values: list[float | None], width: int = 16, *, healthy: bool = False) -> str:

@@ -7,6 +7,7 @@ action, decision and ending is the fold's, so live, follow and replay show the s
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,18 @@ __all__ = ["STATE_LABELS", "STEP_IDS", "ActionView", "InputView", "ProbeView", "
            "StepView", "health_label", "label"]
 
 
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _numbers(values: Any) -> tuple[float, ...]:
+    if not isinstance(values, list):
+        return ()
+    return tuple(number for number in (_finite(v) for v in values[:2]) if number is not None)
+
+
 def label(state: str) -> str:
     """'✔ done' for a step/action/host state."""
     symbol, word = STATE_LABELS.get(state, ("·", state))
@@ -73,6 +86,20 @@ class ProbeView:
     reason: str = ""
     latency_ms: float | None = None
     history: deque[float | None] = field(default_factory=lambda: deque(maxlen=SPARK_HISTORY))
+    """Latency of the newest samples (None: a failed sample)."""
+    value: float | None = None
+    """The newest measured value, for a probe that measures one (prometheus); None before the first."""
+    values: deque[float | None] = field(default_factory=lambda: deque(maxlen=SPARK_HISTORY))
+    """The newest samples' values (None: a sample without one); empty for probes that measure none."""
+    condition: str = ""
+    """What a good value is, in words (`< 0.01`), from the plan's outline."""
+    thresholds: tuple[float, ...] = ()
+    """The condition's bound(s), where the health pane draws its threshold line."""
+
+    @property
+    def measures(self) -> bool:
+        """A value probe: the health pane draws its values (and threshold), not its latency."""
+        return bool(self.condition) or bool(self.values)
 
 
 class SessionView(SessionState):
@@ -130,7 +157,9 @@ class SessionView(SessionState):
         elif kind == "session_started" and not self.probes:
             for probe in (event.outline or {}).get("probes") or []:
                 self.probes[probe["id"]] = ProbeView(id=probe["id"], kind=probe.get("kind", ""),
-                                                     category=probe.get("category", ""))
+                                                     category=probe.get("category", ""),
+                                                     condition=str(probe.get("condition") or ""),
+                                                     thresholds=_numbers(probe.get("thresholds")))
 
     def _sample(self, event: Any) -> None:
         for probe_id, samples in event.samples.items():
@@ -138,10 +167,15 @@ class SessionView(SessionState):
             for sample in samples:
                 state = sample[1] if len(sample) > 1 else probe.state
                 latency = sample[2] if len(sample) > 2 else None
+                # [t, state, latency] before values were recorded (old journals), [t, state, latency, value] now
+                value = _finite(sample[3]) if len(sample) > 3 else None
                 probe.state = state
                 if latency is not None:
                     probe.latency_ms = latency
                 probe.history.append(latency if state in ("healthy", "degraded") else None)
+                if value is not None or probe.measures:
+                    probe.values.append(value)
+                    probe.value = value
 
     def snapshot(self) -> dict[str, Any]:
         """The fold's comparable data, with what the screen adds."""
