@@ -136,6 +136,23 @@ async def test_the_monitor_shows_the_value_and_goes_unknown_without_data(prometh
     assert snap["shards"]["state"] == "unknown" and snap["shards"]["reason"].startswith("2 series")
 
 
+async def test_the_monitors_samples_carry_the_value_for_the_health_pane(prometheus: Prometheus) -> None:
+    """[t, state, latency, value] for a value probe; [t, state, latency] (no value) when the query has none."""
+    from rollback_tui.record.events import HealthSample
+
+    events = Events()
+    plan = plan_of(probe(prometheus.url, "demo_error_ratio", interval="200ms"),
+                   {**probe(prometheus.url, "demo_shard_load", interval="200ms"), "id": "shards"})
+    async with Monitor(plan, SecretStore({}), events, sample_every=0.5) as monitor:
+        await wait_until(lambda: any("errors" in e.samples and "shards" in e.samples
+                                     for e in events.of(HealthSample)))
+        assert monitor.state("errors") == "healthy"
+    rows = [row for e in events.of(HealthSample) for row in e.samples.get("errors", [])]
+    assert rows and all(len(row) == 4 and row[1] == "healthy" and row[3] == 0.001 for row in rows)
+    shards = [row for e in events.of(HealthSample) for row in e.samples.get("shards", [])]
+    assert shards and all(len(row) == 3 and row[1] == "unknown" for row in shards)
+
+
 async def test_as_a_step_check(prometheus: Prometheus) -> None:
     plan = make_plan([], steps=[{"id": "validate", "verify": [probe(prometheus.url, "demo_error_ratio"),
                                                                probe(prometheus.url, "nope_metric")]}])
