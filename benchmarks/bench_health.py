@@ -66,8 +66,13 @@ def _stats(values: list[float]) -> tuple[float, float, float]:
 
 def soak(mode: str, mix: str, seconds: float, port: int, db: Path) -> dict[str, Any]:
     """One soak in its own process, measured from here."""
-    child = subprocess.Popen([sys.executable, str(HERE / "_health_soak.py"), mode, mix, str(seconds), str(port),
-                              str(db)], stdout=subprocess.PIPE, text=True, env=python_env(), cwd=ROOT)
+    return measure([str(HERE / "_health_soak.py"), mode, mix, str(seconds), str(port), str(db)], seconds, mode)
+
+
+def measure(argv: list[str], seconds: float, mode: str) -> dict[str, Any]:
+    """Run `python ARGV` (a soak script speaking ECHO PORT / READY / DONE / one JSON line) and measure it from
+    outside: its CPU from /proc/PID/stat per 1 s window and overall, its event loop's lag by UDP pings."""
+    child = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, text=True, env=python_env(), cwd=ROOT)
     assert child.stdout is not None
     echo_port = int(child.stdout.readline().split()[1])
     if child.stdout.readline().strip() != "READY":

@@ -2,16 +2,16 @@
 
 Usage: python benchmarks/bench_prometheus.py [--quick]
 Prometheus (the `prometheus` binary on PATH; skipped without it) runs in its own process group on a loopback
-port, scraping itself every second, so only this process's CPU (time.process_time) is counted: the monitor's
-20 probes (each an instant query of a different expression) and one analysis sampling every second. The
-measuring loop itself (a 10 ms sleep, as in bench_health) costs CPU too: it runs alone first, and the
-monitor's share is the soak's CPU minus that idle baseline (both are shown).
+port, scraping itself every second. The monitor runs in a process of its own (benchmarks/_prometheus_soak.py):
+20 probes, each an instant query of a different expression every second, and one analysis sampling every
+second; this process reads its CPU from /proc/PID/stat (the whole process: interpreter, event loop, threads) per
+1 s window and overall, and pings a UDP echo in its loop for the lag, as bench_health does. The same process
+with the same imports and nothing running is measured first, for comparison (nothing is subtracted).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
@@ -23,21 +23,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_health import _Windows, _row, _stats  # noqa: E402
+from bench_health import _row, _stats, measure  # noqa: E402
 
-from rollback_tui.health.analysis import run_analysis  # noqa: E402
-from rollback_tui.health.monitor import Monitor  # noqa: E402
-from rollback_tui.plan.models import Plan  # noqa: E402
-from rollback_tui.secrets import SecretStore  # noqa: E402
-
-_QUERIES = ["up", "sum(up)", "max(up)", "count(up)", "scalar(up)", "sum(prometheus_build_info)",
-            "sum(rate(prometheus_http_requests_total[1m]))", "sum(process_resident_memory_bytes)",
-            "max(process_cpu_seconds_total)", "sum(prometheus_tsdb_head_series)"]
+HERE = Path(__file__).resolve().parent
 
 
 def _free_port() -> int:
@@ -68,29 +60,6 @@ def _start(binary: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("prometheus did not start within 30 s")
 
 
-async def _soak(url: str, seconds: float) -> dict[str, Any]:
-    probes = [{"id": f"prom-{i}", "kind": "prometheus", "url": url, "query": _QUERIES[i % len(_QUERIES)],
-               "condition": ">= 0", "interval": 1, "timeout": 3} for i in range(20)]
-    analysis = {"kind": "analysis", "id": "soak", "url": url, "query": "sum(up)", "condition": ">= 1",
-                "interval": 1, "count": int(seconds) + 5, "timeout": 3}
-    plan = Plan.model_validate({"metadata": {"name": "bench"}, "rollback": {"scope": ["code"]},
-                                "steps": [{"id": "validate", "verify": [analysis]}], "health": probes})
-    events: list[Any] = []
-    secrets = SecretStore({})
-    monitor = Monitor(plan, secrets, events.append, sample_every=10.0)
-    windows = _Windows()
-    await monitor.start()
-    running = asyncio.create_task(run_analysis(plan.steps[0].verify[0], secrets))  # type: ignore[arg-type]
-    await asyncio.sleep(1.5)  # first polls (imports, connections) happen outside the measured windows
-    await windows.run(seconds)
-    snapshot = monitor.snapshot()
-    await monitor.stop()
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
-    healthy = sum(entry["state"] == "healthy" for entry in snapshot.values())
-    return {"cpu": windows.cpu, "overall": windows.overall, "lag": windows.lag_p99, "healthy": healthy}
-
-
 def main(quick: bool = False) -> list[dict]:
     binary = shutil.which("prometheus")
     if binary is None:
@@ -100,23 +69,24 @@ def main(quick: bool = False) -> list[dict]:
     root = Path(tempfile.mkdtemp(prefix="bench-prom-"))
     process, url = _start(binary, root)
     try:
-        idle = _Windows()
-        asyncio.run(idle.run(seconds))
-        result = asyncio.run(_soak(url, seconds))
+        idle = measure([str(HERE / "_prometheus_soak.py"), "idle", url, str(seconds)], seconds, "idle")
+        soak = measure([str(HERE / "_prometheus_soak.py"), "monitor", url, str(seconds)], seconds, "monitor")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
         shutil.rmtree(root, ignore_errors=True)
-    cpu = _stats(result["cpu"])
-    share = result["overall"] - idle.overall
-    print(f"20 prometheus probes at 1 s + 1 analysis, {seconds:g} s: CPU {result['overall']:.2f} % overall, "
-          f"{cpu[0]:.2f} % ({cpu[1]:.2f}-{cpu[2]:.2f}) per 1 s window; measuring loop alone {idle.overall:.2f} %; "
-          f"monitor's share {share:.2f} %; {result['healthy']}/20 healthy, "
-          f"loop lag p99 {statistics.median(result['lag']):.1f} ms")
-    return [_row("metrics: 20 prometheus probes + 1 analysis, monitor's CPU (soak minus idle loop)",
-                 (share, share, share), "% of one core", "< 2 %", share < 2.0 and result["healthy"] == 20),
-            _row("metrics: the same soak's CPU, measuring loop included", cpu, "% of one core", "", None),
-            _row("metrics: loop lag p99", _stats(result["lag"]), "ms", "", None)]
+    cpu = _stats(soak["cpu"])
+    ok = soak["overall"] < 2.0 and soak["healthy"] == soak["probes"] == 20
+    print(f"20 prometheus probes at 1 s + 1 analysis, {seconds:g} s, CPU of the monitor's process read from "
+          f"/proc: {soak['overall']:.2f} % of one core overall, {cpu[0]:.2f} % ({cpu[1]:.2f}-{cpu[2]:.2f}) per 1 s "
+          f"window; the same process idle {idle['overall']:.2f} %; {soak['healthy']}/{soak['probes']} healthy, "
+          f"{soak['samples']} samples, drift p99 {soak['drift_p99']:.1f} ms, loop lag p99 "
+          f"{statistics.median(soak['lag']):.1f} ms")
+    return [_row("metrics: 20 prometheus probes + 1 analysis, the monitor process's CPU (from /proc)",
+                 (soak["overall"], cpu[1], cpu[2]), "% of one core", "< 2 %", ok),
+            _row("metrics: the same process idle (same imports, nothing running)", _stats(idle["cpu"]),
+                 "% of one core", "", None),
+            _row("metrics: loop lag p99", _stats(soak["lag"]), "ms", "", None)]
 
 
 if __name__ == "__main__":
