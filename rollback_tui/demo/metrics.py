@@ -23,7 +23,7 @@ from rollback_tui.demo.layout import Layout
 #: The lines of the shipped plan between these markers are the metrics parts (kept or cut by `plan_text`).
 BEGIN, END = "# metrics: begin", "# metrics: end"
 #: Requests per second the demo's "users" send to /quote while Prometheus watches (the error ratio's denominator).
-TRAFFIC_PER_SECOND = 10
+TRAFFIC_PER_SECOND = 5
 SCRAPE_INTERVAL = "1s"
 
 
