@@ -204,13 +204,13 @@ class HealthPane(Static):
             row.append(f" {probe.id}")
             row.append(f" {probe.latency_ms:.0f} ms" if probe.latency_ms is not None else " – ms")
             if probe.measures:
-                words = value_words(probe.value, probe.condition, probe.thresholds)
+                words = value_words(probe.value, probe.condition, probe.thresholds, short=self.compact)
                 room = width - len(row) - 2
                 if room >= len(words):
                     row.append(" " * (width - len(row) - len(words)))
                     row.append(words, style=colour_of(self, probe.state))
-                else:
-                    row.append(f"  {words}")
+                else:  # a narrow pane: the value on a line of its own, never cut off behind the probe's name
+                    row.append(f"\n  {words}", style=colour_of(self, probe.state))
             else:
                 room = width - len(row) - 2
                 if not self.compact and room >= 4 and probe.history:
@@ -247,12 +247,13 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def value_words(value: float | None, condition: str, thresholds: tuple[float, ...]) -> str:
-    """The current value in words: `now 0.0042, good when < 0.01` (or that there is none yet)."""
-    limit = f"good when {condition}" if condition else ""
-    if value is None:
-        return "no value yet" + (f", {limit}" if limit else "")
-    return f"now {_fmt(value)}" + (f", {limit}" if limit else "")
+def value_words(value: float | None, condition: str, thresholds: tuple[float, ...], *, short: bool = False) -> str:
+    """The current value in words: `now 0.0042, good when < 0.01` (short: `now 0.0042 (good: < 0.01)`), or that
+    there is none yet."""
+    now = "no value yet" if value is None else f"now {_fmt(value)}"
+    if not condition:
+        return now
+    return f"{now} (good: {condition})" if short else f"{now}, good when {condition}"
 
 
 def value_chart(values: list[float | None], thresholds: tuple[float, ...], width: int) -> list[tuple[str, str]]:

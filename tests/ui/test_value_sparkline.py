@@ -60,6 +60,8 @@ def test_the_chart_draws_values_newest_last_and_the_threshold_where_no_bar_cover
 def test_the_current_value_in_words() -> None:
     assert value_words(0.0042, "< 0.01", (0.01,)) == "now 0.0042, good when < 0.01"
     assert value_words(None, "between 0.01 and 0.05", (0.01, 0.05)) == "no value yet, good when between 0.01 and 0.05"
+    assert value_words(0.0, "< 0.01", (0.01,), short=True) == "now 0 (good: < 0.01)"
+    assert value_words(3.0, "", ()) == "now 3"
 
 
 # ---------------------------------------------------------------- the fold
@@ -132,13 +134,14 @@ async def test_at_160_columns_the_chart_threshold_and_words_are_on_screen(tmp_pa
     assert top.rstrip().endswith("top 1") and "█" in top  # the bad release's ratio of 1, before the rollback
     assert bottom.rstrip().endswith("base 0  ─ limit 0.01") and "───" in bottom.split(" base")[0]
     assert bottom.split(" base")[0].rstrip().endswith("─")  # the newest values are 0: under the line
-    assert "now 0, good when < 0.01" in shown and "base 0  ─ limit 0.01" in shown
+    assert "now 0, good when < 0.01" in shown and "base 0  ─ limit 0.01" in shown  # on screen, not cut
     latency = next(r for r in rows if " checkout-health " in r).rstrip()
     assert "good when" not in latency and latency[-1] in "▁▂▃▄▅▆▇█·"  # latency probes keep their sparkline
 
 
 async def test_at_80_columns_the_value_is_said_in_words() -> None:
     pane, shown = await _health_at((80, 24))
-    row = next(row for row in pane.splitlines() if " checkout-5xx-ratio " in row)
-    assert "now 0, good when < 0.01" in row and "healthy" in row
+    rows = shown.splitlines()  # what the terminal shows: a narrow pane cuts a long row, so the words get their own
+    at = next(i for i, row in enumerate(rows) if "● healthy   checkout-5xx-" in row)
+    assert "now 0 (good: < 0.01)" in rows[at + 1]
     assert "base 0" not in pane  # compact: no chart rows
