@@ -59,7 +59,7 @@ def parse_between(value: Any) -> str:
     if isinstance(value, str) and value.strip() == "decision":
         return "decision"
     if isinstance(value, str) and (match := _PAUSE.match(value)):
-        return f"pause {format_duration(parse_duration(match.group(1)))}"
+        return f"pause {parse_duration(match.group(1)):g}s"
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
     raise ValueError(f"{shown}: write 'decision' (a go/no-go after every wave but the last) or 'pause DURATION' "
                      "(e.g. 'pause 30s')")

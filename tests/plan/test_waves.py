@@ -34,7 +34,7 @@ def test_no_empty_wave_and_a_size_larger_than_the_group_is_one_wave() -> None:
 def test_between_words() -> None:
     assert Waves(size=1).pause is None
     assert Waves(size=1, between="pause 90s").pause == 90.0
-    assert Waves(size=1, between="pause 120s").between == "pause 2m"
+    assert Waves(size=1, between="pause 2m").between == "pause 120s"
 
 
 @pytest.mark.parametrize("bad", [{"size": 0}, {"size": "0%"}, {"size": "101%"}, {"size": -1}, {"size": True},
