@@ -24,6 +24,7 @@ from rollback_tui.loopback.sshd import write_known_hosts
 from rollback_tui.plan.loader import load_plan
 from rollback_tui.procedure.states import HostState, IllegalTransition, host_transition
 from rollback_tui.record.events import DecisionRequested
+from rollback_tui.report.render import render_report
 
 from .conftest import Scripted, approving, check_journal, of_type, run_plan
 
@@ -239,6 +240,17 @@ async def test_excluded_hosts_are_never_run_again_and_do_not_count(fleet: Fleet,
     gates = [r for r in source.seen if r.kind == "wave"]
     assert gates[1].evidence.detail.startswith("wave 2 of 4: 1 ok, 1 excluded; failure budget 0 of 0 used; "
                                                "1 host(s) excluded")
+    # the report: hosts x waves with state words, counts per state and wave, the excluded host and its reason
+    report = render_report(events)
+    assert render_report(events) == report
+    section = report.split("## Hosts in waves\n", 1)[1].split("\n## ", 1)[0]
+    h2 = fleet.hosts[1]
+    assert "- 6 host(s) in 4 wave(s); failure budget 0, 0 used; hosts: 5 ok, 1 excluded" in section
+    assert "- wave 2: 2 host(s): 1 ok, 1 excluded" in section
+    assert "| Host | Wave 1 | Wave 2 | Wave 3 | Wave 4 | Attempts | Detail |" in section
+    assert f"| `{h2}` |   | excluded |   |   | 1 | h2's disk is read-only; rebuilt from the image later |" in section
+    assert f"- `{h2}` (wave 2) by olivia: h2's disk is read-only; rebuilt from the image later" in section
+    assert "## Hosts in waves" not in render_report([e for e in events if e.type != "waves_planned"])
 
 
 def test_a_host_cannot_move_where_the_table_does_not_allow() -> None:
