@@ -352,3 +352,40 @@ def test_sigkill_mid_wave_then_resume_runs_no_host_twice(fleet: Fleet, tmp_path:
     last = [e for e in of_type(events, "action_started")][-1]
     assert (last.wave, names(fleet, last.hosts)) == (2, ["h6"])
     assert of_type(events, "session_finished")[0].exit_state == "completed"
+
+
+async def test_an_interrupted_wave_resumed_with_verify_only_reads_back_only_its_unfinished_hosts(
+        fleet: Fleet, tmp_path: Path) -> None:
+    import asyncio
+
+    from rollback_tui.engine.session import Session
+
+    plan_path = write_plan(tmp_path, fleet, {"size": 3}, slow_once=["h6"])
+    data = yaml.safe_load(plan_path.read_text())
+    marks = tmp_path / "marks"
+    data["steps"][0]["actions"][0]["verify_command"] = f"echo $HOST_NAME >> {marks}/verified"
+    plan_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    journal = tmp_path / "j.jsonl"
+    finished_in_wave_2: list[str] = []
+
+    def listen(event: Any) -> None:
+        if event.type == "host_finished" and event.wave == 2:
+            finished_in_wave_2.append(event.result.host)
+            if len(finished_in_wave_2) == 2:
+                asyncio.get_running_loop().call_soon(session.interrupt, "SIGTERM")
+
+    session = Session.start(load_plan(plan_path), decisions=scripted(wave=go), operator="olivia",
+                            journal_path=journal, no_sign=True, listeners=[listen])
+    assert (await asyncio.wait_for(session.run(), 60)).interrupted == "SIGTERM"
+    source = scripted(wave=go, interrupted=lambda r: Decision("verify_only"))
+    resumed = Session.resume(journal, decisions=source, operator="olivia", no_sign=True)
+    result = await resumed.run()
+    assert result.exit_state == "completed"
+    events = check_journal(journal)
+    [asked] = [r for r in source.seen if r.kind == "interrupted"]
+    assert names(fleet, asked.evidence.failed_hosts) == ["h6"]
+    verified = (marks / "verified").read_text().split()
+    assert verified[0] == "h6"  # the interrupted host alone was read back first, then the whole group at the step
+    assert sorted(verified[1:]) == [f"h{n}" for n in range(1, 7)]
+    assert Counter(runs(tmp_path)) == {f"h{n}": 1 for n in range(1, 7)}  # nothing ran twice
+    assert of_type(events, "verification")[0].check.endswith("on 1 host(s) of fleet")
