@@ -565,7 +565,8 @@ class Runner:
         checks = [] if only is not None else list(step.verify)
 
         async def compute() -> list[EventBase]:
-            jobs = [verify_safely(action, self._context(step_id, action.id, only_hosts=only_hosts))
+            jobs = [verify_safely(action, self._context(step_id, action.id,
+                                                        only_hosts=only_hosts or self._not_excluded(step_id, action)))
                     for action in actions]
             jobs += [_default_step_check(check, self.plan, self.secrets, self.monitor) for check in checks]
             results = await asyncio.gather(*jobs)
@@ -644,6 +645,13 @@ class Runner:
         if output is not None:
             ctx.output = output
         return ctx
+
+    def _not_excluded(self, step_id: str, action: Any) -> list[str] | None:
+        """A waved action's hosts less those the operator excluded (None: no host was excluded)."""
+        excluded = self.excluded.get((step_id, action.id))
+        if not excluded:
+            return None
+        return [host for host in self._hosts(action, None) if host not in excluded]
 
     def _hosts(self, action: Any, only_hosts: list[str] | None) -> list[str]:
         if only_hosts:

@@ -228,6 +228,9 @@ async def test_retry_failed_runs_only_the_failed_hosts_again(fleet: Fleet, tmp_p
 
 async def test_excluded_hosts_are_never_run_again_and_do_not_count(fleet: Fleet, tmp_path: Path) -> None:
     plan = write_plan(tmp_path, fleet, {"size": 2, "first": 1}, fail=["h2"])
+    data = yaml.safe_load(plan.read_text())  # the step's read-back: every host but the excluded one
+    data["steps"][0]["actions"][0]["verify_command"] = "test $HOST_NAME != h2"
+    plan.write_text(yaml.safe_dump(data, sort_keys=False))
     source = scripted(wave=go, action_failed=lambda r: Decision(
         "exclude_failed", "h2's disk is read-only; rebuilt from the image later") if "exclude_failed" in r.options
         else Decision("abort", "no"))
@@ -237,6 +240,8 @@ async def test_excluded_hosts_are_never_run_again_and_do_not_count(fleet: Fleet,
     assert (excluded.wave, names(fleet, excluded.hosts), excluded.by) == (2, ["h2"], "olivia")
     assert excluded.reason == "h2's disk is read-only; rebuilt from the image later"
     assert Counter(runs(tmp_path))["h2"] == 1
+    [readback] = of_type(events, "verification")
+    assert readback.ok and readback.check.endswith("on 5 host(s) of fleet")
     gates = [r for r in source.seen if r.kind == "wave"]
     assert gates[1].evidence.detail.startswith("wave 2 of 4: 1 ok, 1 excluded; failure budget 0 of 0 used; "
                                                "1 host(s) excluded")
