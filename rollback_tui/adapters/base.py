@@ -89,7 +89,10 @@ class ActionContext:
     workdir: Path = field(default_factory=Path.cwd)
     """Session directory: backups and scratch files go here."""
     only_hosts: list[str] | None = None
-    """A retry of failed hosts only: run on these hosts of the group."""
+    """Run on these hosts of the group only: a wave of a waved action, or a retry of failed hosts."""
+    host_done: Callable[[HostOutcome], None] | None = None
+    """A host-group adapter calls this as each host finishes (the engine journals it at once, so a resume after a
+    crash mid-wave knows which hosts are done); the outcome is still returned in `ActionResult.hosts`."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rollback_tui.adapters.base import (
@@ -290,12 +291,14 @@ async def _run_host(spec: str, command: str, session: _Session, tunnel: Any, via
 async def run_on_group(group: HostGroup, command: str, *, secrets: SecretStore, sink: OutputSink | None = None,
                        only_hosts: list[str] | None = None, concurrency: int | None = None,
                        timeout: float | None = None, expect_exit: int = 0,
-                       deadline: float | None = None) -> list[HostOutcome]:
+                       deadline: float | None = None,
+                       on_host: Callable[[HostOutcome], None] | None = None) -> list[HostOutcome]:
     """Run `command` on the group's hosts, at most `concurrency` at once; one outcome per host, in group order.
 
     `command` is used as given (expand secrets before calling). `sink(host, stream, lines)` gets
     the lines (the session's record path masks secrets). `timeout` limits each host (connect and command); `deadline` (loop time) ends
-    the whole fan-out: hosts still queued then are reported as timed out instead of being lost.
+    the whole fan-out: hosts still queued then are reported as timed out instead of being lost. `on_host` gets each
+    outcome as its host finishes.
     Cancelling the caller closes every channel and connection.
     """
     hosts = _select(group, only_hosts)
@@ -317,9 +320,15 @@ async def run_on_group(group: HostGroup, command: str, *, secrets: SecretStore, 
                 return [HostOutcome(host, "unreachable", error=f"jump host {via}: {reason}") for host in hosts]
             session.stack.push_async_callback(_close, tunnel)
         gate = asyncio.Semaphore(concurrency or group.concurrency)
+        async def one(host: str) -> HostOutcome:
+            outcome = await _run_host(host, command, session, tunnel, via, sink, secrets, gate, timeout, deadline,
+                                      expect_exit)
+            if on_host is not None:
+                on_host(outcome)
+            return outcome
+
         async with asyncio.TaskGroup() as tasks:
-            running = [tasks.create_task(_run_host(host, command, session, tunnel, via, sink, secrets, gate,
-                                                   timeout, deadline, expect_exit)) for host in hosts]
+            running = [tasks.create_task(one(host)) for host in hosts]
         return [task.result() for task in running]
 
 
@@ -373,7 +382,7 @@ class SshAdapter:
             group, command, secrets=ctx.secrets,
             sink=lambda host, stream, lines: ctx.log_lines(lines, host=host, stream=stream),
             only_hosts=ctx.only_hosts, concurrency=action.concurrency, deadline=deadline,
-            expect_exit=action.expect_exit,
+            expect_exit=action.expect_exit, on_host=ctx.host_done,
         )
         for outcome in outcomes:
             status = f"exit {outcome.exit_code}" if outcome.exit_code is not None else outcome.status
@@ -393,10 +402,11 @@ class SshAdapter:
         deadline = asyncio.get_running_loop().time() + budget - min(1.0, budget * 0.05)
         outcomes = await run_on_group(group, ctx.expand(action.verify_command), secrets=ctx.secrets,
                                       sink=lambda host, stream, lines: ctx.log_lines(lines, host=host, stream=stream),
-                                      concurrency=action.concurrency, deadline=deadline)
+                                      only_hosts=ctx.only_hosts, concurrency=action.concurrency, deadline=deadline)
         ok = sum(outcome.status == "ok" for outcome in outcomes)
         observed = f"{ok}/{len(outcomes)} hosts exit 0" if ok == len(outcomes) else _summary(outcomes)
-        checks = [CheckResult(f"`{action.verify_command}` on host group {action.group}",
+        where = f"host group {action.group}" if ctx.only_hosts is None else f"{len(outcomes)} host(s) of {action.group}"
+        checks = [CheckResult(f"`{action.verify_command}` on {where}",
                               f"exit 0 on all {len(outcomes)} hosts", observed, ok == len(outcomes))]
         for outcome in [outcome for outcome in outcomes if outcome.status != "ok"][:20]:
             checks.append(CheckResult(f"`{action.verify_command}` on {outcome.host}", "exit 0",

@@ -18,6 +18,10 @@ steps:                        # step id -> its go/no-go answer, or a list: one e
 default_step: go              # steps not listed
 on_failed_action: halt        # retry | retry_failed | manual (reason) | abort (reason) | halt; or step/action -> answer
 on_interrupted: rerun         # rerun | verify_only | mark_done (reason) | abort | halt; or step/action -> answer
+on_wave:                      # the go / no-go between the waves of a waved action: go | no_go (then: ...) |
+  code/restart-fleet:         #   retry_failed | exclude_failed (reason) | abort | halt; a list answers the n-th
+    - go                      #   time a wave's question is asked; keys: step/action/wave-N, step/action, step,
+  default: go                 #   default (none: a wave gate halts the drill, naming the action and the wave)
 manual:                       # notes for manual procedures (step/action -> note); without one the drill halts there
   database/restore-replica: restored by hand from the 02:00 snapshot
 ```
@@ -56,10 +60,11 @@ _CHOICES: dict[str, set[str]] = {
     "default_step": _of("step", "step_failed_check", "no_go"),
     "on_failed_action": _of("action_failed"),
     "on_interrupted": _of("interrupted"),
+    "on_wave": _of("wave", "no_go"),
     "then": _of("no_go"),
 }
 _TOP = {"operator", "inputs", "missing_inputs", "plan_review", "approvals", "steps", "default_step",
-        "on_failed_action", "on_interrupted", "manual"}
+        "on_failed_action", "on_interrupted", "on_wave", "manual"}
 
 
 @dataclass
@@ -88,6 +93,8 @@ class Answers:
     default_step: list[AnswerSpec] = field(default_factory=list)
     on_failed_action: dict[str, list[AnswerSpec]] = field(default_factory=dict)
     on_interrupted: dict[str, list[AnswerSpec]] = field(default_factory=dict)
+    on_wave: dict[str, list[AnswerSpec]] = field(default_factory=dict)
+    """step/action/wave-N, step/action, step or `default` -> the wave gate's answer(s) (a no_go may have `then`)."""
     manual: dict[str, AnswerSpec] = field(default_factory=dict)
     positions: dict[Path_, str] = field(default_factory=dict)
     """path -> `file:line:col` of the value there."""
@@ -177,11 +184,13 @@ class _Parser:
                 out.append(spec)
         return out
 
-    def per_key(self, value: Any, path: Path_, section: str) -> dict[str, list[AnswerSpec]]:
+    def per_key(self, value: Any, path: Path_, section: str, *, allow_then: bool = False
+                ) -> dict[str, list[AnswerSpec]]:
         """An answer for all, or a mapping name -> answer(s) with an optional `default`."""
         if isinstance(value, dict) and "choice" not in value:
-            return {str(key): self.answers(item, path + (key,), section) for key, item in value.items()}
-        return {"default": self.answers(value, path, section)}
+            return {str(key): self.answers(item, path + (key,), section, allow_then=allow_then)
+                    for key, item in value.items()}
+        return {"default": self.answers(value, path, section, allow_then=allow_then)}
 
 
 def parse_answers(text: str, path: Path) -> Answers:
@@ -248,6 +257,8 @@ def parse_answers(text: str, path: Path) -> Answers:
         answers.on_failed_action = parser.per_key(data["on_failed_action"], ("on_failed_action",), "on_failed_action")
     if "on_interrupted" in data:
         answers.on_interrupted = parser.per_key(data["on_interrupted"], ("on_interrupted",), "on_interrupted")
+    if "on_wave" in data:
+        answers.on_wave = parser.per_key(data["on_wave"], ("on_wave",), "on_wave", allow_then=True)
     manual = data.get("manual", {})
     if not isinstance(manual, dict):
         parser.problem(("manual",), "manual maps step/action to the note of what was done by hand")

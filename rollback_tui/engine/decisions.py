@@ -70,6 +70,13 @@ class AutoDecisions:
             if "no_go" in options:
                 return Decision("no_go", "auto: verification failed: " + ", ".join(failed), self.operator)
             return Decision("halt", "auto: a manual procedure needs the operator", self.operator)
+        if kind == "wave":  # go on; a wave with failed hosts (within the budget) gets its failed hosts retried once
+            if request.evidence.failed_hosts and "retry_failed" in options and request.occurrence == 1:
+                return Decision("retry_failed", "auto: retry the wave's failed hosts once", self.operator)
+            down = sorted(probe for probe, item in request.evidence.health.items() if item.get("state") == "down")
+            if down:
+                return Decision("no_go", "auto: health is down: " + ", ".join(down), self.operator)
+            return Decision("go", "auto: the wave is within its failure budget", self.operator)
         if request.reopened and "retry" in options:
             return Decision("retry", "auto: the session was reopened after the issue was addressed", self.operator)
         if kind == "interrupted" and "rerun" in options:
@@ -137,10 +144,17 @@ class AnswersDecisions:
                 problems.append(f"{self._at('steps', step_id)}: no step {step_id!r}; steps are "
                                 + ", ".join(step.value for step in STEP_ORDER))
         actions = {f"{step.id.value}/{action.id}" for step in plan.steps for action in step.actions}
-        for section in ("on_failed_action", "on_interrupted", "manual"):
+        waved = {f"{step.id.value}/{action.id}" for step in plan.steps for action in step.actions
+                 if getattr(action, "waves", None) is not None}
+
+        def wave_key(key: str) -> bool:  # step/action/wave-N of a waved action
+            head, _, wave = key.rpartition("/")
+            return head in waved and wave.startswith("wave-") and wave[5:].isdigit()
+
+        for section in ("on_failed_action", "on_interrupted", "on_wave", "manual"):
             table = getattr(self.answers, section)
             for key in table:
-                if key != "default" and key not in actions and key not in step_ids:
+                if key != "default" and key not in actions and key not in step_ids and not wave_key(key):
                     problems.append(f"{self._at(section, key)}: no action {key!r} in the plan; write step/action, "
                                     f"e.g. {sorted(actions)[0] if actions else 'code/checkout'}")
         if problems:
@@ -151,7 +165,8 @@ class AnswersDecisions:
     def _keyed(self, table: dict[str, list[AnswerSpec]], request: DecisionRequested) -> AnswerSpec | None:
         from rollback_tui.engine.answers import pick
 
-        for key in (f"{request.step}/{request.action}", request.step, request.subject, "default"):
+        wave = f"{request.step}/{request.action}/{request.subject}" if request.action and request.subject else ""
+        for key in (wave, f"{request.step}/{request.action}", request.step, request.subject, "default"):
             if key and key in table:
                 return pick(table[key], request.occurrence)
         return None
@@ -182,6 +197,13 @@ class AnswersDecisions:
                 f"manual procedure {request.step}/{request.action}"
         if kind == "gate":
             return pick(steps, request.occurrence), self.operator, f"step {request.step}"
+        if kind == "wave":
+            return self._keyed(self.answers.on_wave, request), self.operator, \
+                f"{request.subject.replace('-', ' ')} of {request.step}/{request.action}"
+        if kind == "no_go" and request.action:  # after a no-go at a wave gate: its answer's `then`
+            gate = self._keyed(self.answers.on_wave, request)
+            return (gate.then if gate is not None else None), self.operator, \
+                f"after no-go at {request.subject.replace('-', ' ')} of {request.step}/{request.action}"
         if kind == "no_go":
             gate = pick(steps, request.occurrence)
             then = gate.then if gate is not None else None

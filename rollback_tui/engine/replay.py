@@ -23,12 +23,13 @@ Record = Callable[[Sequence[EventBase]], list[Event]]
 PROCEDURE_TYPES: frozenset[str] = frozenset({
     "input_checked", "plan_reviewed", "approval_given", "step_started", "step_finished", "action_started",
     "action_finished", "verification", "decision_requested", "decision_made", "signal", "session_finished",
+    "waves_planned", "hosts_excluded", "wave_paused",
 })
 #: Where a reopen may continue from: the last of these before a blocked ending is the decision or check that blocked.
 REOPEN_POINT_TYPES: frozenset[str] = frozenset({"decision_made", "decision_requested", "input_checked"})
 #: What identifies an event for matching: never times, evidence or output, which differ from run to run.
 KEY_FIELDS = ("type", "step", "action", "attempt", "request_id", "kind", "subject", "input_id", "role", "gate",
-              "status", "name", "approved", "exit_state")
+              "status", "name", "approved", "exit_state", "wave")
 
 
 class ReplayMismatch(JournalError):

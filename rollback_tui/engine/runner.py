@@ -61,6 +61,7 @@ from rollback_tui.record.events import (
     EventBase,
     Evidence,
     ExitState,
+    HostFinished,
     HostResult,
     InputChecked,
     PlanReviewed,
@@ -73,12 +74,14 @@ from rollback_tui.record.events import (
 )
 from rollback_tui.engine.output import OutputBatcher
 from rollback_tui.engine.replay import Record, Replay
+from rollback_tui.engine.waves import WavedAction, WaveNoGo
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.people import person_key, same_person_as
 from rollback_tui.plan.models import Plan, Step
 from rollback_tui.plan.types import NAME_MAX, SCOPE_STEP, STEP_ORDER, Scope, StepId
 from rollback_tui.procedure.choices import ENDS_PROCEDURE, GATES
 from rollback_tui.procedure.exits import abort_state, signals_for
+from rollback_tui.procedure.states import HOST_STATUSES
 from rollback_tui.secrets import SecretStore
 
 _MAX_REFUSALS = 3
@@ -146,6 +149,12 @@ def _after_interruption(action: Any, items: list[CheckResult]) -> list[CheckResu
     return out
 
 
+def _host_result(outcome: Any) -> HostResult:
+    status = outcome.status if outcome.status in HOST_STATUSES else "failed"
+    return HostResult(host=outcome.host, status=status, exit_code=outcome.exit_code,
+                      duration=round(outcome.duration, 3), error=outcome.error)
+
+
 class Runner:
     """Runs one plan as the seed's procedure. The only owner of procedure state; talks only through events."""
 
@@ -186,6 +195,14 @@ class Runner:
         self._learned: list[str] = []
         """What each reassess said was learned: shown again at step 1."""
         self._last_request: DecisionRequested | None = None
+        self._hosts_done: dict[tuple[str, str, int], dict[str, HostResult]] = {}
+        """(step, action, attempt) -> the hosts of a waved run journaled done (HostFinished), for a resume mid-wave."""
+        for event in history:
+            if isinstance(event, HostFinished):
+                self._hosts_done.setdefault((event.step, event.action, event.attempt), {})[event.result.host] = \
+                    event.result
+        self.excluded: dict[tuple[str, str], dict[str, str]] = {}
+        """(step, action) -> host -> why it was excluded: never run again (engine/waves.py)."""
 
     # ------------------------------------------------------------ replay machinery
 
@@ -524,7 +541,11 @@ class Runner:
         manual = False
         for action in step.actions:
             if not action.after_decision:  # a notice of the decision waits for it (_gate)
-                manual = await self._action(step, action) == "manual" or manual
+                try:
+                    manual = await self._action(step, action) == "manual" or manual
+                except WaveNoGo as stop:  # a no-go at a wave gate stops the waves: then what a step's no-go asks
+                    return await self._follow_up(step, stop.made, stop.occurrence, [], stop.why, action=action.id,
+                                                 subject=stop.subject, failed_hosts=stop.failed_hosts)
         checks = await self._verify(step)
         return await self._gate(step, checks, manual)
 
@@ -536,7 +557,7 @@ class Runner:
         why = f"{'aborted' if aborting else 'stopped'} at step {step_id} by {made.by}: {made.reason}".rstrip(": ")
         raise _Stop("abort" if aborting else "blocked", why)
 
-    async def _verify(self, step: Step, only: Any = None) -> list[Any]:
+    async def _verify(self, step: Step, only: Any = None, only_hosts: list[str] | None = None) -> list[Any]:
         """The read-backs of a step (its actions' and its checks), or of one interrupted action (`only`): then only
         a `target` read-back is evidence, and an action with none gets an explicit failed *unverified* check."""
         step_id = step.id.value
@@ -544,7 +565,9 @@ class Runner:
         checks = [] if only is not None else list(step.verify)
 
         async def compute() -> list[EventBase]:
-            jobs = [verify_safely(action, self._context(step_id, action.id)) for action in actions]
+            jobs = [verify_safely(action, self._context(step_id, action.id,
+                                                        only_hosts=only_hosts or self._not_excluded(step_id, action)))
+                    for action in actions]
             jobs += [_default_step_check(check, self.plan, self.secrets, self.monitor) for check in checks]
             results = await asyncio.gather(*jobs)
             events: list[EventBase] = []
@@ -585,11 +608,19 @@ class Runner:
                 self._results[step_id] = status
                 return "next"
             follow_reason = f"{rejected.subject} did not approve the validation: {rejected.reason}"
+        return await self._follow_up(step, made, occurrence, checks, follow_reason)
+
+    async def _follow_up(self, step: Step, made: DecisionMade, occurrence: int, checks: list[Any],
+                         follow_reason: str = "", *, action: str = "", subject: str = "",
+                         failed_hosts: Sequence[str] = ()) -> str:
+        """After a no-go (of the step, or of a wave of one of its actions): retry the step, reassess, abort or halt."""
+        step_id = step.id.value
         follow = await self._ask(
-            "no_go", step=step_id, occurrence=occurrence,
+            "no_go", step=step_id, action=action, subject=subject, occurrence=occurrence,
             question=(follow_reason or f"No-go at step {step_id}") + ": retry the step, reassess from step 1, "
                      "abort the rollback, or halt (blocked, waiting for the issue to be resolved)?",
-            evidence=lambda: self._async_evidence(checks=checks, detail=follow_reason or made.reason))
+            evidence=lambda: self._async_evidence(checks=checks, failed_hosts=failed_hosts,
+                                                  detail=follow_reason or made.reason))
         if follow.choice == "retry":
             self._check_budget(step, "a retry after the no-go")
             return "retry"
@@ -615,6 +646,13 @@ class Runner:
             ctx.output = output
         return ctx
 
+    def _not_excluded(self, step_id: str, action: Any) -> list[str] | None:
+        """A waved action's hosts less those the operator excluded (None: no host was excluded)."""
+        excluded = self.excluded.get((step_id, action.id))
+        if not excluded:
+            return None
+        return [host for host in self._hosts(action, None) if host not in excluded]
+
     def _hosts(self, action: Any, only_hosts: list[str] | None) -> list[str]:
         if only_hosts:
             return list(only_hosts)
@@ -626,6 +664,8 @@ class Runner:
         step_id = step.id.value
         if action.manual:
             return await self._manual_action(step, action)
+        if getattr(action, "waves", None) is not None:
+            return await WavedAction(self, step, action).run()
         only_hosts: list[str] | None = None
         tries_left = action.retry.attempts
         self._check_action_budget(step, action, "another run")  # the answer that asked for this run checked it
@@ -683,26 +723,40 @@ class Runner:
             only_hosts = failed_hosts if made.choice == "retry_failed" else None
             tries_left = action.retry.attempts
 
-    async def _attempt(self, step_id: str, action: Any, only_hosts: list[str] | None) -> ActionFinished:
+    async def _attempt(self, step_id: str, action: Any, only_hosts: list[str] | None, *, wave: int = 0,
+                       spend: bool = True, judge: Callable[[Any], str] | None = None) -> ActionFinished:
+        """One run of an action (of a wave of it, with `wave`); `spend` False for a wave after the action's first
+        (a wave is not a loop: only retries and re-runs count against the budget); `judge(result)` may give the
+        run's error (a waved action's failure budget exceeded)."""
         key = (step_id, action.id)
-        self._action_spent[key] += 1
+        if spend:
+            self._action_spent[key] += 1
         self._action_attempts[key] += 1
         attempt = self._action_attempts[key]
         was_replaying = self.replaying
         self._emit(ActionStarted(step=step_id, action=action.id, kind=action.kind, attempt=attempt,
                                  after_decision=action.after_decision,
                                  description=self.summaries.get(key, action.description),
-                                 hosts=self._hosts(action, only_hosts)))
+                                 hosts=self._hosts(action, only_hosts), wave=wave))
+        done = self._hosts_done.setdefault((step_id, action.id, attempt), {})
         if was_replaying:
             recorded = self._take(ActionFinished, f"the end of {step_id}/{action.id} attempt {attempt}",
                                   step=step_id, action=action.id, attempt=attempt)
             if recorded is not None:
                 return recorded
-            # the history ends inside this action: the process died while it ran
+            # the history ends inside this action: the process died while it ran (hosts journaled done stay done)
             return self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt, status="interrupted",
-                                             error="the session stopped while this action was running"))[0]
+                                             error="the session stopped while this action was running",
+                                             hosts=list(done.values()), wave=wave))[0]
         batcher = OutputBatcher(self._record, step_id, action.id, safe_cut=self.secrets.redactor.safe_cut)
         ctx = self._context(step_id, action.id, output=batcher.add, only_hosts=only_hosts)
+        if wave:
+            def host_done(outcome: Any) -> None:
+                result = _host_result(outcome)
+                done[result.host] = result
+                self._record([HostFinished(step=step_id, action=action.id, attempt=attempt, wave=wave,
+                                           result=result)])
+            ctx.host_done = host_done
         try:
             result = await run_safely(action, ctx)
             task = asyncio.current_task()
@@ -712,17 +766,18 @@ class Runner:
             try:
                 batcher.close()
                 self._emit(ActionFinished(step=step_id, action=action.id, attempt=attempt, status="interrupted",
-                                          error=f"cancelled ({self.interrupt_reason}); its processes were stopped"))
+                                          error=f"cancelled ({self.interrupt_reason}); its processes were stopped",
+                                          hosts=list(done.values()), wave=wave))
             except JournalError:
                 pass  # the journal is what failed; what it holds stays resumable
             raise
         batcher.close()
         status = result.status if result.status in ("ok", "failed", "timeout", "cancelled") else "failed"
+        error = (judge(result) if judge is not None else "") or result.error
         return self._emit(ActionFinished(
             step=step_id, action=action.id, attempt=attempt, status=status, exit_code=result.exit_code,  # type: ignore[arg-type]
-            duration=round(result.duration, 3), error=result.error, details=result.details,
-            hosts=[HostResult(host=h.host, status=h.status, exit_code=h.exit_code, duration=round(h.duration, 3),  # type: ignore[arg-type]
-                              error=h.error) for h in result.hosts]))[0]
+            duration=round(result.duration, 3), error=error, details=result.details,
+            hosts=[_host_result(h) for h in result.hosts], wave=wave))[0]
 
     async def _manual_action(self, step: Step, action: Any) -> str:
         step_id = step.id.value

@@ -67,7 +67,8 @@ def _text(event: Any) -> list[str]:
     if kind == "action_started":
         hosts = f" on {', '.join(event.hosts)}" if event.hosts else ""
         again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-        return [f"{event.step}/{event.action}: started{again}{hosts}: {event.description}"]
+        wave = f" wave {event.wave}" if getattr(event, "wave", 0) else ""
+        return [f"{event.step}/{event.action}:{wave} started{again}{hosts}: {event.description}"]
     if kind == "action_finished":
         code = f", exit {event.exit_code}" if event.exit_code is not None else ""
         error = f": {event.error}" if event.error else ""
@@ -97,6 +98,17 @@ def _text(event: Any) -> list[str]:
         return [f"rollback window: {event.percent}% used ({event.elapsed:.0f}s of {event.window:.0f}s)"]
     if kind == "signal":
         return [f"signal: {event.name}"]
+    if kind == "waves_planned":
+        sizes = ", ".join(str(len(wave)) for wave in event.waves[:10]) + (", ..." if len(event.waves) > 10 else "")
+        return [f"{event.step}/{event.action}: {len(event.waves)} wave(s) of {sizes} host(s); failure budget "
+                f"{event.failure_budget}"]
+    if kind == "host_finished":
+        return []  # the adapter's own line says it; this event is the journal's record for a resume mid-wave
+    if kind == "hosts_excluded":
+        return [f"{event.step}/{event.action} wave {event.wave}: excluded by {event.by}: {', '.join(event.hosts)}: "
+                f"{event.reason}"]
+    if kind == "wave_paused":
+        return [f"{event.step}/{event.action}: wave {event.wave} done, pausing {event.seconds:g}s"]
     return [kind]
 
 

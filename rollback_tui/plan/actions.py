@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from rollback_tui.plan.types import NAME_MAX, TEXT_MAX, Duration, Strict
+from rollback_tui.plan.waves import Waves
 
 SECRET_REF = re.compile(r"\$\{secrets\.[A-Za-z_][A-Za-z0-9_-]*\}")
 _CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token", "cookie"}
@@ -113,6 +114,9 @@ class SshAction(ActionBase):
     """Overrides the host group's concurrency."""
     verify_command: str | None = None
     """Optional read-back command run on every host by `verify`."""
+    waves: Waves | None = None
+    """Run the command in waves (a canary, then fixed-size waves) with a go / no-go or a pause between them and a
+    failure budget over the whole action: `{size: 10, first: 1, failure_budget: 0, between: decision}`."""
 
 
 # ---------------------------------------------------------------- flags

@@ -310,12 +310,28 @@ def _check_references(plan: Plan, data: dict[str, Any], problems: _Problems) -> 
             if action.kind == "ssh" and action.group not in plan.host_groups:
                 _unknown(problems, ("steps", s_index, "actions", a_index, "group"), "host group", action.group,
                          plan.host_groups)
+            elif getattr(action, "waves", None) is not None:
+                _check_waves(action, plan.host_groups[action.group].hosts, ("steps", s_index, "actions", a_index),
+                             problems)
         for c_index, check in enumerate(step.verify):
             where = ("steps", s_index, "verify", c_index)
             if check.kind == "probe" and check.probe not in probe_ids:
                 _unknown(problems, where + ("probe",), "health probe", check.probe, probe_ids)
             if check.kind == "ssh" and check.group not in plan.host_groups:
                 _unknown(problems, where + ("group",), "host group", check.group, plan.host_groups)
+
+
+def _check_waves(action: Any, hosts: list[str], where: Path_, problems: _Problems) -> None:
+    """Counts in hosts that the action's group cannot hold (percentages are bounded by the model)."""
+    waves, total = action.waves, len(hosts)
+    name = f"{_dotted(where)}.waves"
+    if isinstance(waves.first, int) and waves.first > total:
+        problems.at(where + ("waves", "first"), f"{name}.first: a canary of {waves.first} hosts is larger than host "
+                                                f"group {action.group!r} ({total} hosts); give at most {total}")
+    if isinstance(waves.failure_budget, int) and waves.failure_budget > total:
+        problems.at(where + ("waves", "failure_budget"),
+                    f"{name}.failure_budget: {waves.failure_budget} hosts is more than host group {action.group!r} "
+                    f"has ({total}); give at most {total} (or a percentage)")
 
 
 def _unknown(problems: _Problems, path: Path_, what: str, name: str, known: Any) -> None:

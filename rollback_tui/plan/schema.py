@@ -1,6 +1,6 @@
 """The published JSON Schema of the plan format: pydantic's, made to say what `validate` says (plan/typed.py).
 
-Two changes to pydantic's output: a typed field (integer, number, boolean, duration) also takes a whole `${var}`
+Three changes to pydantic's output: an optional nested mapping is its model's schema (no `null` branch); a typed field (integer, number, boolean, duration) also takes a whole `${var}`
 reference, as the loader does; and action and check kinds are chosen with `if`/`then` on `kind` instead of
 OpenAPI's `discriminator`, which JSON Schema validators ignore (they would name the wrong kind)."""
 
@@ -16,8 +16,20 @@ _TYPED = {"integer", "number", "boolean"}
 _KEEP = ("title", "description", "default")
 
 
+def _optional_model(node: dict[str, Any]) -> dict[str, Any]:
+    """An optional nested mapping (`anyOf: [{$ref}, {type: null}]`) -> the `$ref` itself, so a validator names the
+    wrong key inside it rather than the whole mapping (an omitted key is what leaves it out)."""
+    branches = node.get("anyOf")
+    if (isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches
+            and any(isinstance(b, dict) and set(b) == {"$ref"} for b in branches)):
+        ref = next(b for b in branches if b != {"type": "null"})
+        return {key: node[key] for key in _KEEP if key in node and key != "default"} | ref
+    return node
+
+
 def _allows_var(node: dict[str, Any]) -> dict[str, Any]:
     """A property schema of a typed value, taking a `${var}` reference as well."""
+    node = _optional_model(node)
     if node.get("type") in _TYPED:
         outer = {key: node[key] for key in _KEEP if key in node}
         inner = {key: value for key, value in node.items() if key not in _KEEP}

@@ -53,6 +53,8 @@ CHOICES: dict[str, Choice] = {c.id: c for c in (
        "an interrupted action: only read back the state"),
     _c("mark_done", "d", "mark done by hand", "mark done", True, True,
        "an interrupted action: the operator completed it by hand"),
+    _c("exclude_failed", "c", "exclude failed hosts", "exclude", True, True,
+       "a waved action: leave its failed hosts out for good (reason required; not counted against the budget)"),
 )}
 
 CHOICE_IDS: tuple[str, ...] = tuple(CHOICES)
@@ -70,6 +72,7 @@ KINDS: dict[str, str] = {
     "action_failed": "An action failed",
     "interrupted": "An action was interrupted",
     "no_go": "No-go: what next?",
+    "wave": "Wave go / no-go",
 }
 KIND_IDS: tuple[str, ...] = tuple(KINDS)
 
@@ -110,9 +113,11 @@ GATES: dict[str, Gate] = {g.name: g for g in (
     _g("step_failed_check", "gate", "override", "no_go", "abort"),
     _g("manual_procedure", "gate", "manual", "abort", "halt"),
     _g("no_go", "no_go", "retry", "reassess", "abort", "halt"),
-    _g("action_failed", "action_failed", "retry", "retry_failed", "manual", "abort", "halt",
-       conditional={"retry_failed"}),
+    _g("action_failed", "action_failed", "retry", "retry_failed", "exclude_failed", "manual", "abort", "halt",
+       conditional={"retry_failed", "exclude_failed"}),
     _g("interrupted", "interrupted", "rerun", "verify_only", "mark_done", "abort", "halt"),
+    _g("wave", "wave", "go", "no_go", "retry_failed", "exclude_failed", "abort", "halt",
+       conditional={"retry_failed", "exclude_failed"}),
 )}
 
 

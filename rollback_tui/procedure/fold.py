@@ -317,6 +317,25 @@ class SessionState:
         elif event.status in ACTION_INTERRUPTS:
             self.move(event.step, S.interrupted)
 
+    def _waves_planned(self, event: Any) -> None:
+        action = self.step(event.step).action(event.action)
+        for wave in event.waves:
+            for host in wave:
+                if host not in action.hosts:
+                    action.hosts.append(host)
+                action.host_states[host] = HostState.pending
+
+    def _host_finished(self, event: Any) -> None:
+        self.step(event.step).action(event.action).host_states[event.result.host] = HostState(event.result.status)
+
+    def _hosts_excluded(self, event: Any) -> None:
+        action = self.step(event.step).action(event.action)
+        for host in event.hosts:
+            action.host_states[host] = HostState.excluded
+
+    def _wave_paused(self, event: Any) -> None:
+        self.current_step = event.step
+
     def _verification(self, event: Any) -> None:
         self.step(event.step).verifications.append({
             "check": event.check, "category": event.category, "expected": event.expected,
@@ -400,7 +419,7 @@ FOLDED: tuple[str, ...] = (
     "session_started", "session_resumed", "session_interrupted", "session_finished", "session_reopened",
     "input_checked", "plan_reviewed", "approval_given", "step_started", "step_finished", "action_started",
     "action_finished", "verification", "health_changed", "health_alert", "window_warning", "decision_requested",
-    "decision_made", "signal",
+    "decision_made", "signal", "waves_planned", "host_finished", "hosts_excluded", "wave_paused",
 )
 _HANDLERS = {name: getattr(SessionState, f"_{name}") for name in FOLDED}
 

@@ -99,12 +99,41 @@ class HostState(StrEnum):
     unreachable = "unreachable"
     timeout = "timeout"
     cancelled = "cancelled"
+    excluded = "excluded"
+    """Left out of a waved action by the operator, with a reason: never run again, not counted against the budget."""
+
+
+H = HostState
+#: Allowed moves of a host of a waved action. A host runs from pending; a finished host runs again only on a retry
+#: (its failed hosts, or the whole action: the operator's choice); an interrupted wave's host that had not finished
+#: stays running until it runs again or its state is read back; only a failed host is excluded, and for good.
+HOST_TRANSITIONS: dict[HostState, frozenset[HostState]] = {
+    H.pending: frozenset({H.running}),
+    H.running: frozenset({H.ok, H.failed, H.unreachable, H.timeout, H.cancelled}),
+    H.ok: frozenset({H.running}),
+    H.failed: frozenset({H.running, H.excluded}),
+    H.unreachable: frozenset({H.running, H.excluded}),
+    H.timeout: frozenset({H.running, H.excluded}),
+    H.cancelled: frozenset({H.running, H.excluded}),
+    H.excluded: frozenset(),
+}
+#: Host states that count against a failure budget.
+HOST_FAILS: frozenset[HostState] = frozenset({H.failed, H.unreachable, H.timeout, H.cancelled})
+
+
+def host_transition(current: HostState, new: HostState, where: str = "a host") -> HostState:
+    """The new state, or IllegalTransition when HOST_TRANSITIONS does not allow the move."""
+    if new == current and current != H.excluded or new in HOST_TRANSITIONS[current]:
+        return new
+    allowed = ", ".join(sorted(state.value for state in HOST_TRANSITIONS[current])) or "nothing (excluded for good)"
+    raise IllegalTransition(f"{where} cannot go from {current.value} to {new.value}; from {current.value}: {allowed}")
 
 
 #: What an ActionFinished (and one of its hosts) may report: the states after an attempt.
 ACTION_STATUSES: tuple[str, ...] = tuple(s.value for s in ActionState if s not in (ActionState.pending,
                                                                                    ActionState.running))
-HOST_STATUSES: tuple[str, ...] = tuple(s.value for s in HostState if s not in (HostState.pending, HostState.running))
+HOST_STATUSES: tuple[str, ...] = tuple(s.value for s in HostState if s not in (HostState.pending, HostState.running,
+                                                                               HostState.excluded))
 
 #: How a StepFinished status sets the step's state.
 STEP_FINISHED: dict[str, StepState] = {"done": S.done, "manual": S.manual, "failed": S.failed,

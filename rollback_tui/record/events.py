@@ -156,7 +156,7 @@ class StepFinished(EventBase):
 
 
 class ActionStarted(OmitsDefaults):
-    omit_when_default = ("after_decision",)
+    omit_when_default = ("after_decision", "wave")
     type: Literal["action_started"] = "action_started"
     step: str
     action: str
@@ -164,9 +164,11 @@ class ActionStarted(OmitsDefaults):
     attempt: int = 1
     description: str = ""
     hosts: list[str] = Field(default_factory=list)
-    """For a retry of failed hosts only: those hosts; else every host of the group (or empty)."""
+    """The hosts of this run: a wave's, those being retried (failed hosts only), else every host of the group."""
     after_decision: bool = False
     """A notice that runs after the step's go (the step is `announcing`, not running again)."""
+    wave: int = 0
+    """The wave this run belongs to (1-based); 0: the action has no waves."""
 
 
 
@@ -190,7 +192,8 @@ class HostResult(BaseModel):
     error: str = ""
 
 
-class ActionFinished(EventBase):
+class ActionFinished(OmitsDefaults):
+    omit_when_default = ("wave",)
     type: Literal["action_finished"] = "action_finished"
     step: str
     action: str
@@ -202,6 +205,53 @@ class ActionFinished(EventBase):
     hosts: list[HostResult] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
     """Adapter facts for the report: backup paths, previous values, revisions."""
+    wave: int = 0
+    """The wave of this run (1-based); 0: the action has no waves."""
+
+
+class WavesPlanned(EventBase):
+    """The wave layout of a waved action, journaled once before its first wave (per step attempt)."""
+
+    type: Literal["waves_planned"] = "waves_planned"
+    step: str
+    action: str
+    waves: list[list[str]]
+    """The hosts of each wave, in group order (excluded hosts left out)."""
+    failure_budget: int
+    """Failed, unreachable or timed-out hosts allowed over the whole action."""
+
+
+class HostFinished(EventBase):
+    """One host of a waved action's run finished: journaled at once, so a resume knows it is done."""
+
+    type: Literal["host_finished"] = "host_finished"
+    step: str
+    action: str
+    attempt: int
+    wave: int
+    result: HostResult
+
+
+class HostsExcluded(EventBase):
+    """The operator left failed hosts out of a waved action: never run again, not counted against the budget."""
+
+    type: Literal["hosts_excluded"] = "hosts_excluded"
+    step: str
+    action: str
+    wave: int
+    hosts: list[str]
+    reason: str
+    by: str
+
+
+class WavePaused(EventBase):
+    """`between: pause DURATION`: the wait after a wave (health was not down and the budget held)."""
+
+    type: Literal["wave_paused"] = "wave_paused"
+    step: str
+    action: str
+    wave: int
+    seconds: float
 
 
 class Verification(OmitsDefaults):
@@ -324,6 +374,10 @@ Event = Annotated[
         ActionStarted,
         ActionOutput,
         ActionFinished,
+        WavesPlanned,
+        HostFinished,
+        HostsExcluded,
+        WavePaused,
         Verification,
         HealthChanged,
         HealthSample,

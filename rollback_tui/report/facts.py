@@ -12,6 +12,7 @@ from rollback_tui.procedure.steps import STEP_IDS, Scope
 from rollback_tui.record import events as ev
 from rollback_tui.record.events import Event
 from rollback_tui.record.lightevents import OutputRef
+from rollback_tui.report.hosts import fold_waved
 
 SCOPES = tuple(scope.value for scope in Scope)
 #: A step state as the report words it (the others by their own name).
@@ -87,6 +88,8 @@ class Facts:
     """The procedure's one fold of the same events: step states, pending question, ending."""
     problems: list[str] = field(default_factory=list)
     """Moves of the record the procedure's table refuses (a bug or a hand-edited journal)."""
+    waved: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(step, action) -> the per-host record of a waved action (report/hosts.py)."""
     count: int = 0
     first_ts: datetime | None = None
     last_ts: datetime | None = None
@@ -192,6 +195,8 @@ def collect(events: list[Event]) -> Facts:
             facts.decisions.append(Decision(event, requests.get(event.request_id)))
         elif kind is ev.Signal:
             facts.signals.append(event)
+    if any(getattr(event, "type", "") == "waves_planned" for event in events):
+        facts.waved = fold_waved(events)
     for step in state.steps:
         if step.id in facts.steps:
             facts.steps[step.id].state = step.state

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rollback_tui.record.events import Event
-from rollback_tui.report import closing, sections
+from rollback_tui.report import closing, hosts, sections
 from rollback_tui.report.chain import GENESIS, encode_log
 from rollback_tui.report.facts import Facts, collect
 from rollback_tui.report.md import code, inline
@@ -56,12 +56,15 @@ def signed_operator(signature_line: str) -> str:
     return match.group(1) if match else ""
 
 
+#: Sections left out of a report that has nothing for them (the report of a session without waves is unchanged).
+OPTIONAL = frozenset({"Hosts in waves"})
 SECTIONS: list[tuple[str, Callable[[Facts, ReportHeader], list[str]]]] = [
     ("Summary", lambda f, h: sections.summary(f)),
     ("Outcome by scope", lambda f, h: sections.scopes(f)),
     ("Audit trail", lambda f, h: sections.audit(f)),
     ("Required inputs and plan review", lambda f, h: sections.inputs(f)),
     ("Steps", lambda f, h: sections.steps(f)),
+    ("Hosts in waves", lambda f, h: hosts.section(f.waved)),
     ("Decisions", lambda f, h: sections.decisions(f)),
     ("Approvals", lambda f, h: sections.approvals(f)),
     ("Validation results", lambda f, h: closing.validation(f)),
@@ -92,7 +95,9 @@ def compose_around_log(events: list[Event], header: ReportHeader, count: int) ->
     if preamble:
         out += [""] + preamble
     for title, build in SECTIONS:
-        out += ["", f"## {title}", ""] + build(facts, header)
+        body = build(facts, header)
+        if body or title not in OPTIONAL:
+            out += ["", f"## {title}", ""] + body
     seqs = [e.seq for e in events]
     events_line = f"- Events: {count}" + (f" (seq {min(seqs)}–{max(seqs)})" if seqs else "")
     out += ["", LOG_HEADING, "",

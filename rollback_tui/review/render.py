@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from rollback_tui.adapters.base import ActionContext, Description, describe_safely
 from rollback_tui.review.inputs import REMEDIATION_TEXT
@@ -52,6 +53,26 @@ def _plan_risks(plan: Plan) -> list[str]:
     if missing:
         risks.append("Not applicable in this plan: " + ", ".join(missing) + ".")
     return risks
+
+
+def _waves_lines(plan: Plan, action: Any) -> list[str]:
+    """The wave layout of a waved action and its failure budget (the hosts of at most 10 waves shown)."""
+    from rollback_tui.plan.waves import plan_waves
+
+    group = plan.host_groups.get(action.group)
+    hosts = list(group.hosts) if group is not None else []
+    waves = action.waves
+    lines = [f"  - waves: {_md(waves.describe(len(hosts)))}"]
+    layout = plan_waves(hosts, waves)
+    for number, wave in enumerate(layout[:10], start=1):
+        shown = ", ".join(wave[:5]) + (f", and {len(wave) - 5} more" if len(wave) > 5 else "")
+        lines.append(f"    - wave {number} ({len(wave)} host(s)): {_md(shown)}")
+    if len(layout) > 10:
+        lines.append(f"    - and {len(layout) - 10} more waves")
+    if waves.pause is not None:
+        lines.append("    - between the waves no one is asked: the next wave starts after the pause unless the "
+                     "failure budget is exceeded or a health probe is down")
+    return lines
 
 
 async def render_plan(plan: Plan, secrets: SecretStore, workdir: Path,
@@ -112,6 +133,8 @@ async def render_plan(plan: Plan, secrets: SecretStore, workdir: Path,
             out.append(f"- {label}): {_md(action.description or description.summary)}")
             if action.description and description.summary:
                 out.append(f"  - does: {_md(description.summary)}")
+            if getattr(action, "waves", None) is not None:
+                out += _waves_lines(plan, action)
             if description.details:
                 out += ["", "  ```text"] + [f"  {line}" for line in description.details[:60]] + ["  ```", ""]
                 if len(description.details) > 60:

@@ -39,6 +39,7 @@ STATE_LABELS: dict[str, tuple[str, str]] = {
     "timeout": ("✖", "timed out"),
     "cancelled": ("■", "cancelled"),
     "unreachable": ("✖", "unreachable"),
+    "excluded": ("⊘", "excluded"),
 }
 
 HEALTH_LABELS: dict[str, tuple[str, str]] = {

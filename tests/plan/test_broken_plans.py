@@ -122,6 +122,22 @@ EXPECTED: dict[str, list[str]] = {
     'window_too_long.yaml': [
         '{file}:5:13: inputs.constraints.window: 200h is longer than the limit of 7 days (604800s)',
     ],
+    # waves: counts the group cannot hold, words that are not a wave pause
+    'waves_percent_over_100.yaml': [
+        "{file}:16:17: steps[0].actions[0].waves.size: 150% is over 100%: a percentage of the group is at most '100%'",
+    ],
+    'waves_size_zero.yaml': [
+        "{file}:16:17: steps[0].actions[0].waves.size: a wave of 0 hosts would never run a host; give at least 1 (or a percentage above 0%)",
+    ],
+    'waves_canary_too_large.yaml': [
+        "{file}:17:18: steps[0].actions[0].waves.first: a canary of 5 hosts is larger than host group 'web' (3 hosts); give at most 3",
+    ],
+    'waves_bad_between.yaml': [
+        "{file}:17:20: steps[0].actions[0].waves.between: 'wait a bit': write 'decision' (a go/no-go after every wave but the last) or 'pause DURATION' (e.g. 'pause 30s')",
+    ],
+    'waves_budget_too_large.yaml': [
+        "{file}:17:27: steps[0].actions[0].waves.failure_budget: 4 hosts is more than host group 'web' has (3); give at most 3 (or a percentage)",
+    ],
 }
 
 HOSTILE = Path(__file__).parent / "hostile"

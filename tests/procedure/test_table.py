@@ -96,7 +96,8 @@ def test_every_choice_is_offered_by_some_gate_and_every_option_is_a_choice() -> 
 def test_keys_are_unique_and_reasons_and_confirmations_are_the_table() -> None:
     keys = [choice.key for choice in CHOICES.values()]
     assert len(keys) == len(set(keys))
-    assert NEEDS_REASON == {"reassess", "manual", "override", "abort", "reject", "remediate", "halt", "mark_done"}
+    assert NEEDS_REASON == {"reassess", "manual", "override", "abort", "reject", "remediate", "halt", "mark_done",
+                            "exclude_failed"}
     assert DESTRUCTIVE <= set(CHOICES)
     assert "go" not in DESTRUCTIVE and "abort" in DESTRUCTIVE
 
@@ -109,6 +110,19 @@ def test_a_gate_offers_its_conditional_options_only_when_allowed() -> None:
     assert GATES["input_confirm"].offer() == ["approve", "halt"]
     with pytest.raises(ValueError, match="not conditional"):
         GATES["step"].offer(["retry_failed"])
+
+
+def test_the_wave_gate_offers_retry_and_exclude_only_with_failed_hosts() -> None:
+    wave = GATES["wave"]
+    assert wave.kind == "wave" and KINDS["wave"] == "Wave go / no-go"
+    assert wave.offer() == ["go", "no_go", "abort", "halt"]
+    assert wave.offer(["retry_failed", "exclude_failed"]) == ["go", "no_go", "retry_failed", "exclude_failed",
+                                                              "abort", "halt"]
+    assert wave.reasons(wave.offer(["exclude_failed"])) == ["exclude_failed", "abort", "halt"]
+    assert "exclude_failed" in DESTRUCTIVE and CHOICES["exclude_failed"].key == "c"
+    # a waved action whose failure budget is exceeded may leave its failed hosts out too
+    assert GATES["action_failed"].offer(["retry_failed", "exclude_failed"]) == [
+        "retry", "retry_failed", "exclude_failed", "manual", "abort", "halt"]
 
 
 def test_exit_codes_are_distinct_and_every_state_has_one() -> None:
