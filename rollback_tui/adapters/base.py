@@ -19,6 +19,8 @@ Readback = Literal["target", "safety", "none"]
 
 #: (host, stream, lines) -> None; the session's record path masks secrets in them (and in every event).
 OutputSink = Callable[[str, str, list[str]], None]
+#: An event an adapter reports itself (record/events.py HostTask); journaled in order with the output, masked.
+EventSink = Callable[[Any], None]
 
 
 @dataclass
@@ -89,7 +91,11 @@ class ActionContext:
     workdir: Path = field(default_factory=Path.cwd)
     """Session directory: backups and scratch files go here."""
     only_hosts: list[str] | None = None
-    """A retry of failed hosts only: run on these hosts of the group."""
+    """A retry of failed hosts only, or one wave: run on these hosts of the group."""
+    wave: int = 0
+    """The 1-based wave this run is (0: the action has no waves); adapters put it on the events they report."""
+    event: EventSink = lambda event: None
+    """Report an event (HostTask) to the session; callable from a worker thread."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,6 +141,7 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "shell": "rollback_tui.adapters.shell:ShellAdapter",
     "ssh": "rollback_tui.adapters.ssh:SshAdapter",
+    "ansible": "rollback_tui.adapters.ansible:AnsibleAdapter",
     "flagd": "rollback_tui.adapters.flags:FlagdAdapter",
     "unleash": "rollback_tui.adapters.unleash:UnleashAdapter",
     "http_flag": "rollback_tui.adapters.flags:HttpFlagAdapter",

@@ -618,7 +618,8 @@ class Runner:
     def _hosts(self, action: Any, only_hosts: list[str] | None) -> list[str]:
         if only_hosts:
             return list(only_hosts)
-        group = self.plan.host_groups.get(getattr(action, "group", "") or "")
+        name = getattr(action, "hosts", None) if action.kind == "ansible" else getattr(action, "group", None)
+        group = self.plan.host_groups.get(name or "")
         return list(group.hosts) if group is not None else []
 
     async def _action(self, step: Step, action: Any) -> str:
@@ -703,6 +704,7 @@ class Runner:
                                              error="the session stopped while this action was running"))[0]
         batcher = OutputBatcher(self._record, step_id, action.id, safe_cut=self.secrets.redactor.safe_cut)
         ctx = self._context(step_id, action.id, output=batcher.add, only_hosts=only_hosts)
+        ctx.event = batcher.event
         try:
             result = await run_safely(action, ctx)
             task = asyncio.current_task()

@@ -1,0 +1,111 @@
+"""The ansible action on real ansible-runner / ansible-core against real OpenSSH sshd hosts on loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from rollback_tui.adapters.base import run_safely, verify_safely
+from rollback_tui.loopback.openssh import available
+
+from .conftest import CANARY, Fleet, Recorder, ansible_plan, cmdlines, kill_remote, leftovers, make_ctx, playbook, \
+    wait_until
+
+pytestmark = pytest.mark.skipif(bool(available()), reason=available() or "-")
+
+
+def port(spec: str) -> int:
+    return int(spec.rsplit(":", 1)[1])
+
+
+async def test_a_playbook_on_three_hosts_reports_ok_and_changed_per_host_and_task(fleet: Fleet, tmp_path: Path
+                                                                                  ) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    book = playbook(tmp_path, f"""\
+    - name: read the release
+      command: echo release v1.4.2 on {{{{ inventory_hostname }}}}
+      changed_when: false
+    - name: pin the release
+      copy: {{content: "v1.4.2\\n", dest: "{marks}/{{{{ ansible_port }}}}"}}
+""")
+    work = tmp_path / "session"
+    work.mkdir()
+    plan = ansible_plan({"playbook": str(book), "verify_args": f"grep -qx v1.4.2 {marks}/{{{{ ansible_port }}}}"},
+                        fleet.group())
+    recorder = Recorder()
+    ctx = make_ctx(plan, recorder, work, wave=2)
+    result = await run_safely(plan.steps[0].actions[0], ctx)
+    assert result.status == "ok", (result.error, recorder.lines())
+    assert [(h.host, h.status) for h in result.hosts] == [(host, "ok") for host in fleet.hosts]
+    assert recorder.tasks("read the release") == {host: "ok" for host in fleet.hosts}
+    assert recorder.tasks("pin the release") == {host: "changed" for host in fleet.hosts}
+    assert {e.wave for e in recorder.events} == {2} and {e.step for e in recorder.events} == {"code"}
+    for host in fleet.hosts:  # stdout lines carry the host they are about, under the plan's name for it
+        assert any(f"release v1.4.2 on 127.0.0.1_{port(host)}" in line for line in recorder.lines(host=host))
+    assert any("PLAY RECAP" in line for line in recorder.lines(host=""))
+    assert sorted(p.name for p in marks.iterdir()) == sorted(str(port(h)) for h in fleet.hosts)
+    assert result.details["changed_tasks"] == 3 and result.exit_code == 0
+    assert leftovers(work) == []
+
+    checks = await verify_safely(plan.steps[0].actions[0], ctx)
+    assert checks[0].ok and checks[0].readback == "target" and checks[0].observed == "3/3 hosts ok"
+    (marks / str(port(fleet.hosts[1]))).write_text("v1.5.0\n")  # one host drifted back: the read-back says which
+    checks = await verify_safely(plan.steps[0].actions[0], ctx)
+    assert not checks[0].ok and [c.check for c in checks[1:]] == [
+        f"`command grep -qx v1.4.2 {marks}/{{{{ ansible_port }}}}` on {fleet.hosts[1]}"]
+    assert leftovers(work) == []
+
+
+async def test_a_failing_task_and_an_unreachable_host_are_per_host_results(fleet: Fleet, tmp_path: Path) -> None:
+    bad = port(fleet.hosts[1])
+    book = playbook(tmp_path, f"""\
+    - name: stop the bad release
+      command: "sh -c 'test {{{{ ansible_port }}}} != {bad} || {{ echo disk full >&2; exit 3; }}'"
+    - name: after
+      command: "true"
+""")
+    work = tmp_path / "session"
+    work.mkdir()
+    plan = ansible_plan({"playbook": str(book)}, fleet.group([*fleet.hosts, fleet.dead]))
+    recorder = Recorder()
+    result = await run_safely(plan.steps[0].actions[0], make_ctx(plan, recorder, work))
+    assert result.status == "failed"
+    status = {h.host: h.status for h in result.hosts}
+    assert status == {fleet.hosts[0]: "ok", fleet.hosts[1]: "failed", fleet.hosts[2]: "ok", fleet.dead: "unreachable"}
+    assert recorder.tasks("stop the bad release") == {fleet.hosts[0]: "changed", fleet.hosts[1]: "failed",
+                                                      fleet.hosts[2]: "changed", fleet.dead: "unreachable"}
+    assert set(recorder.tasks("after")) == {fleet.hosts[0], fleet.hosts[2]}  # ansible drops a failed host
+    failed = next(e for e in recorder.events if e.status == "failed")
+    assert "non-zero return code" in failed.detail
+    errors = {h.host: h.error for h in result.hosts}
+    assert "task 'stop the bad release' failed" in errors[fleet.hosts[1]]
+    assert "Connection refused" in errors[fleet.dead] and "unreachable" in errors[fleet.dead]
+    assert result.error.startswith("2 of 4 hosts failed: ")
+    assert sorted(result.failed_hosts) == sorted([fleet.hosts[1], fleet.dead])
+    assert leftovers(work) == []
+
+
+async def test_only_hosts_becomes_limit(fleet: Fleet, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    book = playbook(tmp_path, f"""\
+    - name: mark
+      command: touch {marks}/{{{{ ansible_port }}}}
+""")
+    work = tmp_path / "session"
+    work.mkdir()
+    plan = ansible_plan({"playbook": str(book)}, fleet.group())
+    recorder = Recorder()
+    wave = [fleet.hosts[2], fleet.hosts[0]]
+    result = await run_safely(plan.steps[0].actions[0], make_ctx(plan, recorder, work, only_hosts=wave, wave=1))
+    assert result.status == "ok", result.error
+    assert [h.host for h in result.hosts] == [fleet.hosts[0], fleet.hosts[2]]  # group order
+    assert sorted(p.name for p in marks.iterdir()) == sorted([str(port(fleet.hosts[0])), str(port(fleet.hosts[2]))])
+    assert set(recorder.tasks()) == set(wave)
+    outside = await run_safely(plan.steps[0].actions[0], make_ctx(plan, Recorder(), work, only_hosts=["10.9.9.9"]))
+    assert outside.status == "failed" and "hosts not in group 'web': 10.9.9.9" in outside.error
