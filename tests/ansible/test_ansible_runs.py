@@ -11,11 +11,35 @@ import pytest
 
 from rollback_tui.adapters.base import run_safely, verify_safely
 from rollback_tui.loopback.openssh import available
+from rollback_tui.secrets import MASK
 
 from .conftest import CANARY, Fleet, Recorder, ansible_plan, cmdlines, kill_remote, leftovers, make_ctx, playbook, \
     wait_until
 
 pytestmark = pytest.mark.skipif(bool(available()), reason=available() or "-")
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (a killed fork waits for its reaper as a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
 
 
 def port(spec: str) -> int:
@@ -109,3 +133,75 @@ async def test_only_hosts_becomes_limit(fleet: Fleet, tmp_path: Path) -> None:
     assert set(recorder.tasks()) == set(wave)
     outside = await run_safely(plan.steps[0].actions[0], make_ctx(plan, Recorder(), work, only_hosts=["10.9.9.9"]))
     assert outside.status == "failed" and "hosts not in group 'web': 10.9.9.9" in outside.error
+
+
+async def test_a_cancel_mid_run_stops_ansible_and_leaves_no_process(fleet: Fleet, tmp_path: Path) -> None:
+    marker = "41.7"  # the remote sleep's argument, to find what the test started on the hosts
+    book = playbook(tmp_path, f"""\
+    - name: drain
+      command: sleep {marker}
+""")
+    work = tmp_path / "session"
+    work.mkdir()
+    plan = ansible_plan({"playbook": str(book)}, fleet.group())
+    recorder = Recorder()
+    task = asyncio.ensure_future(run_safely(plan.steps[0].actions[0], make_ctx(plan, recorder, work)))
+    try:
+        await wait_until(lambda: sum(f"sleep {marker}" in line for line in cmdlines().values()) >= 3,
+                         what="the sleep running on the three hosts")
+        playbooks = [pid for pid, line in cmdlines().items() if "ansible-playbook" in line and str(work) in line]
+        assert playbooks
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 20
+        assert not [pid for pid in playbooks if alive(pid)]  # ansible-playbook and its forks
+        assert leftovers(work) == []  # no ansible, no ssh ControlMaster, no private folder
+        said = [line for line in recorder.lines(stream="info") if "cancelled" in line]
+        assert said and all(host in said[0] for host in fleet.hosts), recorder.lines(stream="info")
+        assert "cancel callback" in said[0] and "drain" in said[0]
+    finally:
+        if not task.done():
+            task.cancel()
+        kill_remote(f"sleep {marker}")
+
+
+async def test_secrets_reach_ansible_in_a_file_never_in_argv_and_are_masked(fleet: Fleet, tmp_path: Path) -> None:
+    book = playbook(tmp_path, """\
+    - name: wait a little
+      command: sleep 2
+    - name: use the token
+      command: echo token={{ token }}
+    - name: show it
+      debug: {msg: "the token is {{ token }}"}
+""")
+    work = tmp_path / "session"
+    work.mkdir()
+    plan = ansible_plan({"playbook": str(book), "extra_vars": {"token": "${secrets.canary}", "n": 3}}, fleet.group())
+    recorder = Recorder()
+    task = asyncio.ensure_future(run_safely(plan.steps[0].actions[0], make_ctx(plan, recorder, work)))
+    seen_playbook: list[str] = []
+    modes: set[int] = set()
+    while not task.done():
+        lines = cmdlines()
+        ours = descendants(os.getpid()) | {pid for pid, line in lines.items() if str(work) in line}
+        for pid in ours & set(lines):  # ansible-playbook, its forks, ssh clients and masters (not the hosts' side)
+            assert CANARY not in lines[pid], f"the secret is in the command line of {pid}: {lines[pid]}"
+            if "ansible-playbook" in lines[pid] and str(work) in lines[pid]:
+                seen_playbook.append(lines[pid])
+        for path in work.glob("*/env/extravars"):
+            try:
+                modes.add(path.stat().st_mode & 0o777)
+            except FileNotFoundError:
+                pass
+        await asyncio.sleep(0.02)
+    result = task.result()
+    assert result.status == "ok", result.error
+    assert len(seen_playbook) > 5  # it was watched while it ran
+    assert "-e @" in seen_playbook[0] and "/env/extravars" in seen_playbook[0]
+    assert modes == {0o600}
+    text = "\n".join(recorder.lines()) + "".join(e.detail + e.task for e in recorder.events)
+    assert CANARY not in text
+    assert f"token={MASK}" in text and f"the token is {MASK}" in text
+    assert leftovers(work) == []
