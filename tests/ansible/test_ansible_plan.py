@@ -130,6 +130,7 @@ def test_a_headless_session_runs_an_ansible_action_end_to_end(fleet: Fleet, tmp_
                            "--sign-key", str(key), "--journal", "j.jsonl"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"code/roll [{fleet.hosts[0]}]: task 'roll back to v1.4.2' changed" in done.stdout
     journal = (tmp_path / "j.jsonl").read_text()
     assert CANARY not in journal and CANARY not in done.stdout
     events = [json.loads(line) for line in journal.splitlines()]
