@@ -104,6 +104,8 @@ class _Host:
     changed: int = 0
     failed_task: str = ""
     error: str = ""
+    final: str = ""
+    """failed or unreachable once a task said so (ansible then drops the host from the play)."""
 
 
 @dataclass
@@ -124,6 +126,10 @@ class _Run:
     """The last output lines (for an error when ansible stops before any host result)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
+    deadline: float | None = None
+    """Loop time at which the run is stopped and its hosts reported (just before the action's timeout)."""
+    timed_out: float = 0.0
+    """Seconds the run had when it was stopped at its deadline (0: it was not)."""
 
     def host(self, name: str) -> _Host:
         if name not in self.hosts:
@@ -177,7 +183,7 @@ class _Run:
                 detail = f"(ignored) {detail}"
             else:
                 host = self.host(name)
-                host.failed_task, host.error = task, detail
+                host.failed_task, host.error, host.final = task, detail, status
         for key, stream in (("stdout_lines", "stdout"), ("stderr_lines", "stderr")):
             lines = result.get(key)
             if isinstance(lines, list) and lines:  # the module's own output (the default display omits it)
@@ -363,7 +369,14 @@ class AnsibleAdapter:
             kwargs = self._kwargs(run, group, selected)
             thread, runner = ansible_runner.run_async(**kwargs)
             try:
+                loop = asyncio.get_running_loop()
+                began = loop.time()
                 while thread.is_alive():
+                    if run.deadline is not None and loop.time() >= run.deadline and not run.cancelled.is_set():
+                        run.timed_out = loop.time() - began
+                        run.cancelled.set()  # ansible-runner stops it; the hosts are reported below
+                        await self._join(thread)
+                        break
                     await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 run.cancelled.set()
@@ -443,8 +456,17 @@ class AnsibleAdapter:
             elif name in stats.get("failures", {}):
                 outcomes.append(HostOutcome(label, "failed", duration=duration,
                                             error=f"host {label}: task {host.failed_task!r} failed: {host.error}"))
+            elif run.stats is None and host.final:  # stopped before the recap (a rescued failure is not final)
+                outcomes.append(HostOutcome(label, host.final, duration=duration,
+                                            error=f"host {label}: task {host.failed_task!r} {host.final}: {host.error}"))
             elif name in stats.get("processed", {}):
                 outcomes.append(HostOutcome(label, "ok", duration=duration))
+            elif run.timed_out:
+                doing = f"while task {host.running!r} ran" if host.running else \
+                    "before its tasks were done" if host.started else "before it started"
+                outcomes.append(HostOutcome(label, "timeout", duration=duration,
+                                            error=f"host {label}: stopped at the action's timeout "
+                                                  f"({run.timed_out:.3g}s) {doing}"))
             elif run.cancelled.is_set():
                 outcomes.append(HostOutcome(label, "cancelled", duration=duration, error=f"host {label}: cancelled"))
             else:
@@ -457,12 +479,20 @@ class AnsibleAdapter:
         group = self._group(action, ctx)
         selected = self._selected(action, ctx, group)
         run = self._prepare(action, ctx, "run")
+        # stop just before the runner's own timeout, so every host gets a result
+        run.deadline = asyncio.get_running_loop().time() + action.timeout - min(1.0, action.timeout * 0.05)
         runner = await self._execute(run, group, selected)
         outcomes = self._outcomes(run)
         ok = sum(outcome.status == "ok" for outcome in outcomes)
         changed = sum(host.changed for host in run.hosts.values())
         details = {"hosts": action.hosts or action.inventory, "ok": ok, "total": len(outcomes),
                    "changed_tasks": changed, "ansible_rc": runner.rc, "ansible_status": runner.status}
+        if run.timed_out:
+            bad = [outcome for outcome in outcomes if outcome.status != "ok"]
+            return ActionResult("timeout", exit_code=None, hosts=outcomes, details=details,
+                                error=f"timed out after {run.timed_out:.3g}s: ansible was stopped through its cancel "
+                                      f"callback; {len(bad)} of {len(outcomes)} hosts not done: "
+                                      + "; ".join(outcome.error for outcome in bad[:5]))
         if run.stats is None:
             tail = "; ".join(list(run.tail)[-3:])
             return ActionResult("failed", exit_code=runner.rc, hosts=outcomes, details=details,

@@ -205,3 +205,29 @@ async def test_secrets_reach_ansible_in_a_file_never_in_argv_and_are_masked(flee
     assert CANARY not in text
     assert f"token={MASK}" in text and f"the token is {MASK}" in text
     assert leftovers(work) == []
+
+
+async def test_the_action_s_timeout_stops_ansible_and_reports_every_host(fleet: Fleet, tmp_path: Path) -> None:
+    marker = "43.3"
+    book = playbook(tmp_path, f"""\
+    - name: quick
+      command: "true"
+      when: ansible_port | int != {port(fleet.hosts[2])}
+    - name: hang
+      command: sleep {marker}
+""")
+    work = tmp_path / "session"
+    work.mkdir()
+    plan = ansible_plan({"playbook": str(book), "timeout": 15}, fleet.group())
+    recorder = Recorder()
+    try:
+        result = await run_safely(plan.steps[0].actions[0], make_ctx(plan, recorder, work))
+    finally:
+        kill_remote(f"sleep {marker}")
+    assert result.status == "timeout", result.error
+    assert result.error.startswith("timed out after 14") and "stopped through its cancel callback" in result.error
+    assert {h.status for h in result.hosts} == {"timeout"} and len(result.hosts) == 3
+    assert all("while task 'hang' ran" in h.error for h in result.hosts), [h.error for h in result.hosts]
+    assert recorder.tasks("quick") == {fleet.hosts[0]: "changed", fleet.hosts[1]: "changed",
+                                       fleet.hosts[2]: "skipped"}
+    assert leftovers(work) == []
