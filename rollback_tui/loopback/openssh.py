@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SSHD = Path("/usr/sbin/sshd")
+MAX_PORTS = 16
+"""OpenSSH's MAX_LISTEN_SOCKS: more `Port` lines make sshd exit with "Too many listen sockets"."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -69,7 +71,9 @@ def start_openssh(folder: Path, authorized_keys: Path, ports: list[int], *, name
     """Start `sshd -D` on 127.0.0.1 at `ports` with a new host key in `folder`; returns once every port answers.
 
     Needs root (PermitRootLogin, the privilege-separation directory); raises RuntimeError with sshd's log if it
-    does not start."""
+    does not start. One sshd listens on at most MAX_PORTS ports (OpenSSH's MAX_LISTEN_SOCKS)."""
+    if not 0 < len(ports) <= MAX_PORTS:
+        raise ValueError(f"one sshd listens on 1 to {MAX_PORTS} ports, not {len(ports)}: start several")
     folder.mkdir(parents=True, exist_ok=True)
     host_key = keygen(folder / f"{name}_host_ed25519_key", name)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
