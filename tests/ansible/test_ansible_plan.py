@@ -153,3 +153,42 @@ def test_a_headless_session_runs_an_ansible_action_end_to_end(fleet: Fleet, tmp_
     assert list(tmp_path.glob("*/ansible-*")) == [] and list(tmp_path.glob("ansible-*")) == []
     assert [line for line in leftovers(tmp_path) if line[0].isdigit()] == []  # no process names the session
 
+
+
+@needs_sshd
+def test_retry_failed_hosts_runs_ansible_again_on_those_hosts_only(fleet: Fleet, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    flaky = int(fleet.hosts[1].rsplit(":", 1)[1])
+    (tmp_path / "site.yml").write_text(f"""\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: count the run
+      shell: echo run >> {marks}/{{{{ ansible_port }}}}.runs
+    - name: restart the service
+      shell: "test -f {marks}/{{{{ ansible_port }}}}.fixed || {{ touch {marks}/{{{{ ansible_port }}}}.fixed; echo stuck >&2; exit 1; }}"
+      when: ansible_port | int == {flaky}
+""")
+    plan = plan_file(tmp_path, {"playbook": "site.yml", "hosts": "web", "python_interpreter": PYTHON}, fleet.group())
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"inputs": "confirm", "plan_review": "approve",
+                                       "approvals": {"devops-lead": "Dana Ops", "tech-lead": "Terry Tech"},
+                                       "default_step": "go", "on_failed_action": "retry_failed"}))
+    done = subprocess.run([*CLI, "run", str(plan), "--headless", "--answers", str(answers), "--no-sign",
+                           "--journal", "j.jsonl"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CANARY_TOKEN": CANARY})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    events = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    started = [e["hosts"] for e in events if e["type"] == "action_started" and e["action"] == "roll"]
+    assert started == [fleet.hosts, [fleet.hosts[1]]]
+    finished = [e for e in events if e["type"] == "action_finished" and e["action"] == "roll"]
+    assert [f["status"] for f in finished] == ["failed", "ok"]
+    assert [h["host"] for h in finished[1]["hosts"]] == [fleet.hosts[1]]
+    asked = [e for e in events if e["type"] == "decision_requested" and e["kind"] == "action_failed"]
+    assert asked[0]["evidence"]["failed_hosts"] == [fleet.hosts[1]] and "retry_failed" in asked[0]["options"]
+    second = [e for e in events if e["type"] == "host_task" and e["seq"] > finished[0]["seq"]]
+    assert {e["host"] for e in second} == {fleet.hosts[1]}
+    runs = {p.name: p.read_text().count("run") for p in marks.glob("*.runs")}
+    assert runs == {f"{port}.runs": 2 if port == flaky else 1
+                    for port in (int(h.rsplit(":", 1)[1]) for h in fleet.hosts)}  # no other host ran twice
