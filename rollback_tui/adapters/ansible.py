@@ -380,9 +380,9 @@ class AnsibleAdapter:
                     await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 run.cancelled.set()
+                await self._join(thread)  # ansible-runner reads the events ansible wrote before it was stopped
                 started = [run.spec(name) for name, host in run.hosts.items() if host.started]
                 running = [f"{run.spec(name)} ({host.running})" for name, host in run.hosts.items() if host.running]
-                await self._join(thread)
                 run.ctx.log(f"ansible run cancelled and stopped through ansible-runner's cancel callback; hosts "
                             f"that had started: {', '.join(started) or 'none'}"
                             + (f"; tasks running then: {', '.join(running)} (a command already started on a host "
