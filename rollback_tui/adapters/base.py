@@ -19,6 +19,8 @@ Readback = Literal["target", "safety", "none"]
 
 #: (host, stream, lines) -> None; the session's record path masks secrets in them (and in every event).
 OutputSink = Callable[[str, str, list[str]], None]
+#: An event an adapter reports itself (record/events.py HostTask); journaled in order with the output, masked.
+EventSink = Callable[[Any], None]
 
 
 @dataclass
@@ -93,6 +95,10 @@ class ActionContext:
     host_done: Callable[[HostOutcome], None] | None = None
     """A host-group adapter calls this as each host finishes (the engine journals it at once, so a resume after a
     crash mid-wave knows which hosts are done); the outcome is still returned in `ActionResult.hosts`."""
+    wave: int = 0
+    """The 1-based wave this run is (0: the action has no waves); adapters put it on the events they report."""
+    event: EventSink = lambda event: None
+    """Report an event (HostTask) to the session; callable from a worker thread."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,6 +144,7 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "shell": "rollback_tui.adapters.shell:ShellAdapter",
     "ssh": "rollback_tui.adapters.ssh:SshAdapter",
+    "ansible": "rollback_tui.adapters.ansible:AnsibleAdapter",
     "flagd": "rollback_tui.adapters.flags:FlagdAdapter",
     "unleash": "rollback_tui.adapters.unleash:UnleashAdapter",
     "http_flag": "rollback_tui.adapters.flags:HttpFlagAdapter",

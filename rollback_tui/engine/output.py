@@ -37,6 +37,8 @@ class OutputBatcher:
         self._interval = interval
         self._max = max_lines
         self._buffers: dict[tuple[str, str], list[str]] = {}
+        self._pending: list[EventBase] = []
+        """Events an adapter reported (HostTask), with the output batched before each: recorded in this order."""
         self._safe_cut = safe_cut
         self._carry: dict[tuple[str, str], str] = {}
         """Per stream: the end of a long line's last piece, held until the next piece (or the end)."""
@@ -78,6 +80,21 @@ class OutputBatcher:
         elif self._timer is None:
             self._timer = self._loop.call_later(self._interval, self._on_timer)
 
+    def event(self, event: EventBase) -> None:
+        """An event the adapter reports (e.g. HostTask): recorded after the output that came before it, batched
+        like output (one journal write per batch, not one fsync per host and task)."""
+        if self._error is not None:
+            raise self._error
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.event, event)
+            return
+        self._pending.extend(self._take_output())
+        self._pending.append(event)
+        if len(self._pending) >= self._max:
+            self.flush()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(self._interval, self._on_timer)
+
     def _keep(self, key: tuple[str, str], buffer: list[str], line: str) -> None:
         size = self._sizes.get(key, 0)
         if size < self._limit:
@@ -100,6 +117,12 @@ class OutputBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        events = self._pending + self._take_output()
+        self._pending = []
+        if events:
+            self._record(events)
+
+    def _take_output(self) -> list[EventBase]:
         batches = [(key, lines) for key, lines in self._buffers.items() if lines]
         self._buffers = {}
         events: list[EventBase] = []
@@ -107,8 +130,7 @@ class OutputBatcher:
             for start in range(0, len(lines), self._max):
                 events.append(ActionOutput(step=self._step, action=self._action, host=host,
                                            stream=stream, lines=lines[start:start + self._max]))  # type: ignore[arg-type]
-        if events:
-            self._record(events)
+        return events
 
     def close(self) -> None:
         for key, rest in self._carry.items():  # a long line cut off (the stream ended or was stopped)

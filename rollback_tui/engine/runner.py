@@ -656,7 +656,8 @@ class Runner:
     def _hosts(self, action: Any, only_hosts: list[str] | None) -> list[str]:
         if only_hosts:
             return list(only_hosts)
-        group = self.plan.host_groups.get(getattr(action, "group", "") or "")
+        name = getattr(action, "hosts", None) if action.kind == "ansible" else getattr(action, "group", None)
+        group = self.plan.host_groups.get(name or "")
         return list(group.hosts) if group is not None else []
 
     async def _action(self, step: Step, action: Any) -> str:
@@ -757,6 +758,8 @@ class Runner:
                 self._record([HostFinished(step=step_id, action=action.id, attempt=attempt, wave=wave,
                                            result=result)])
             ctx.host_done = host_done
+        ctx.wave = wave
+        ctx.event = batcher.event
         try:
             result = await run_safely(action, ctx)
             task = asyncio.current_task()

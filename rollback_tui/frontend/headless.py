@@ -76,6 +76,10 @@ def _text(event: Any) -> list[str]:
         lines += [f"{event.step}/{event.action} [{host.host}]: {host.status}" + (f": {host.error}" if host.error else "")
                   for host in event.hosts if host.status != "ok"]
         return lines
+    if kind == "host_task":
+        wave = f" (wave {event.wave})" if event.wave else ""
+        detail = f": {event.detail}" if event.detail else ""
+        return [f"{event.step}/{event.action} [{event.host}]{wave}: task {event.task!r} {event.status}{detail}"]
     if kind == "verification":
         owner = f"{event.step}/{event.action}" if event.action else event.step
         return [f"check {owner}: {'PASS' if event.ok else 'FAIL'} {event.check}: expected {event.expected!r}, "

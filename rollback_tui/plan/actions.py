@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from rollback_tui.plan.types import NAME_MAX, TEXT_MAX, Duration, Strict
+from rollback_tui.plan.types import LINE_MAX, NAME_MAX, TEXT_MAX, Duration, Strict
 from rollback_tui.plan.waves import Waves
 
 SECRET_REF = re.compile(r"\$\{secrets\.[A-Za-z_][A-Za-z0-9_-]*\}")
@@ -117,6 +117,68 @@ class SshAction(ActionBase):
     waves: Waves | None = None
     """Run the command in waves (a canary, then fixed-size waves) with a go / no-go or a pause between them and a
     failure budget over the whole action: `{size: 10, first: 1, failure_budget: 0, between: decision}`."""
+
+
+_ANSIBLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class AnsibleAction(ActionBase):
+    """A playbook, or one module ad hoc, run by ansible-runner on a host group or an inventory; a result per host."""
+
+    kind: Literal["ansible"]
+    playbook: str | None = None
+    """Playbook path, relative to the plan's folder (it must stay inside it; symlinks are resolved and checked)."""
+    module: str | None = Field(None, pattern=_MODULE_NAME, max_length=NAME_MAX)
+    """Instead of a playbook: one module run ad hoc, e.g. `command`, `ansible.builtin.service`."""
+    args: str = Field("", max_length=TEXT_MAX)
+    """The ad hoc module's arguments (no secrets here: they would be on the command line; put them in
+    `extra_vars` and write `{{ name }}`)."""
+    hosts: str | None = None
+    """A host group under `host_groups:`: its hosts, user, port, key and known_hosts become the inventory."""
+    inventory: str | None = None
+    """Instead of `hosts`: an inventory file or folder, relative to the plan's folder."""
+    pattern: str = Field("all", min_length=1, max_length=LINE_MAX)
+    """With `inventory`: the ad hoc host pattern (a playbook's plays name their own hosts)."""
+    extra_vars: dict[Annotated[str, Field(pattern=_ANSIBLE_NAME)], Any] = Field(default_factory=dict)
+    """Extra variables; values may reference secrets (`${secrets.NAME}`): they reach Ansible in a 0600 file,
+    never on its command line, and are masked in its output."""
+    forks: int | None = Field(None, ge=1, le=500)
+    """Hosts worked on at once (default: the host group's concurrency, or Ansible's 5 with an inventory)."""
+    become: bool = False
+    """Run the tasks with privilege escalation (`--become`)."""
+    become_user: str | None = Field(None, max_length=NAME_MAX)
+    """The user to become (default root)."""
+    check_review: bool = False
+    """Run the playbook with `--check --diff` for the plan review and show what it would change there (only
+    what supports check mode is predicted; a `command` task is skipped in check mode)."""
+    python_interpreter: str | None = Field(None, max_length=LINE_MAX)
+    """`ansible_python_interpreter` of the hosts (default: Ansible's discovery)."""
+    waves: Waves | None = None
+    """With `hosts:` (a host group): run in waves as an `ssh` action does (each wave is `--limit` of its hosts)."""
+    verify_module: str = Field("command", pattern=_MODULE_NAME, max_length=NAME_MAX)
+    """Module of the read-back run by `verify` on every host."""
+    verify_args: str | None = Field(None, max_length=TEXT_MAX)
+    """Arguments of the read-back, e.g. `test -f /etc/app/v1.4.2`; without it nothing is read back (unverified)."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AnsibleAction:
+        if (self.playbook is None) == (self.module is None):
+            raise ValueError("give exactly one of 'playbook' (a path) or 'module' (ad hoc, with 'args')")
+        if self.args and self.module is None:
+            raise ValueError("'args' belongs to an ad hoc 'module'; a playbook's tasks carry their own arguments")
+        if (self.hosts is None) == (self.inventory is None):
+            raise ValueError("give exactly one of 'hosts' (a host group) or 'inventory' (a file or folder)")
+        for name in ("args", "verify_args", "pattern"):
+            if SECRET_REF.search(getattr(self, name) or ""):
+                raise ValueError(f"'{name}' would put a secret on ansible's command line: put it in 'extra_vars' "
+                                 "and write '{{ name }}' where it is used")
+        if self.waves is not None and self.hosts is None:
+            raise ValueError("'waves' needs 'hosts' (a host group): the hosts of an inventory are not known before "
+                             "ansible reads it")
+        if self.check_review and self.playbook is None:
+            raise ValueError("'check_review' runs a playbook with --check --diff; an ad hoc module has none")
+        return self
 
 
 # ---------------------------------------------------------------- flags
@@ -381,6 +443,7 @@ Action = Annotated[
     Union[
         ShellAction,
         SshAction,
+        AnsibleAction,
         FlagdAction,
         UnleashAction,
         HttpFlagAction,
@@ -398,6 +461,6 @@ Action = Annotated[
 ]
 
 ACTION_KINDS: tuple[str, ...] = (
-    "shell", "ssh", "flagd", "unleash", "http_flag", "git", "kubectl", "helm",
+    "shell", "ssh", "ansible", "flagd", "unleash", "http_flag", "git", "kubectl", "helm",
     "config_files", "env_file", "alembic", "sql", "terraform", "http",
 )

@@ -249,7 +249,44 @@ def _report_validation(exc: ValidationError, data: Any, problems: _Problems) -> 
 # ---------------------------------------------------------------- cross-references
 
 
-def _check_references(plan: Plan, data: dict[str, Any], problems: _Problems) -> None:
+def _inside(base: Path, raw: str, what: str, want_dir: bool | None) -> tuple[Path | None, str]:
+    """A plan-relative path resolved (symlinks followed) and kept inside the plan's folder, or why not."""
+    path = Path(raw).expanduser()
+    path = path if path.is_absolute() else base / path
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None, f"{what} {raw!r} does not exist (paths are relative to the plan's folder {base})"
+    root = base.resolve()
+    if real != root and root not in real.parents:
+        return None, (f"{what} {raw!r} resolves to {real}, outside the plan's folder {root} (a symlink or '..'): "
+                      "keep playbooks and inventories beside the plan")
+    if want_dir is None and not (real.is_file() or real.is_dir()):
+        return None, f"{what} {raw!r} is neither a file nor a folder"
+    if want_dir is False and not real.is_file():
+        return None, f"{what} {raw!r} is not a regular file"
+    return real, ""
+
+
+def _check_ansible(plan: Plan, action: Any, where: Path_, base: Path | None, problems: _Problems) -> None:
+    """An `ansible` action's host group exists; its playbook and inventory stay inside the plan's folder (made
+    absolute here, so the adapter never depends on the current directory)."""
+    if action.hosts is not None and action.hosts not in plan.host_groups:
+        _unknown(problems, where + ("hosts",), "host group", action.hosts, plan.host_groups)
+    if base is None:
+        return
+    for name, want_dir in (("playbook", False), ("inventory", None)):
+        raw = getattr(action, name)
+        if raw is None:
+            continue
+        real, error = _inside(base, raw, name, want_dir)
+        if real is None:
+            problems.at(where + (name,), f"{_dotted(where + (name,))}: {error}")
+        else:
+            setattr(action, name, str(real))
+
+
+def _check_references(plan: Plan, data: dict[str, Any], problems: _Problems, base: Path | None = None) -> None:
     # steps: the seed's order, no duplicates
     seen: dict[str, int] = {}
     last = -1
@@ -310,9 +347,12 @@ def _check_references(plan: Plan, data: dict[str, Any], problems: _Problems) -> 
             if action.kind == "ssh" and action.group not in plan.host_groups:
                 _unknown(problems, ("steps", s_index, "actions", a_index, "group"), "host group", action.group,
                          plan.host_groups)
-            elif getattr(action, "waves", None) is not None:
-                _check_waves(action, plan.host_groups[action.group].hosts, ("steps", s_index, "actions", a_index),
-                             problems)
+            if action.kind == "ansible":
+                _check_ansible(plan, action, ("steps", s_index, "actions", a_index), base, problems)
+            group_name = action.hosts if action.kind == "ansible" else getattr(action, "group", None)
+            if getattr(action, "waves", None) is not None and group_name in plan.host_groups:
+                _check_waves(action, group_name, plan.host_groups[group_name].hosts,
+                             ("steps", s_index, "actions", a_index), problems)
         for c_index, check in enumerate(step.verify):
             where = ("steps", s_index, "verify", c_index)
             if check.kind == "probe" and check.probe not in probe_ids:
@@ -321,16 +361,16 @@ def _check_references(plan: Plan, data: dict[str, Any], problems: _Problems) -> 
                 _unknown(problems, where + ("group",), "host group", check.group, plan.host_groups)
 
 
-def _check_waves(action: Any, hosts: list[str], where: Path_, problems: _Problems) -> None:
+def _check_waves(action: Any, group: str, hosts: list[str], where: Path_, problems: _Problems) -> None:
     """Counts in hosts that the action's group cannot hold (percentages are bounded by the model)."""
     waves, total = action.waves, len(hosts)
     name = f"{_dotted(where)}.waves"
     if isinstance(waves.first, int) and waves.first > total:
         problems.at(where + ("waves", "first"), f"{name}.first: a canary of {waves.first} hosts is larger than host "
-                                                f"group {action.group!r} ({total} hosts); give at most {total}")
+                                                f"group {group!r} ({total} hosts); give at most {total}")
     if isinstance(waves.failure_budget, int) and waves.failure_budget > total:
         problems.at(where + ("waves", "failure_budget"),
-                    f"{name}.failure_budget: {waves.failure_budget} hosts is more than host group {action.group!r} "
+                    f"{name}.failure_budget: {waves.failure_budget} hosts is more than host group {group!r} "
                     f"has ({total}); give at most {total} (or a percentage)")
 
 
@@ -384,7 +424,7 @@ def parse_plan(text: str, *, path: Path, variables: Mapping[str, str] | None = N
     except ValidationError as exc:
         _report_validation(exc, substituted, problems)
     if plan is not None:
-        _check_references(plan, substituted, problems)
+        _check_references(plan, substituted, problems, path.parent if path.parent.is_dir() else None)
     if problems.items or plan is None:
         if not problems.items:  # never a silent refusal: every rejected plan says where
             problems.add(1, 1, "the plan does not fit the format (no more precise position is known)")

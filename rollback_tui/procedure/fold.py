@@ -34,8 +34,9 @@ BACK_TO_WORK = frozenset({"manual", "mark_done", "verify_only"})
 STOPS_STEP = frozenset({"no_go", "halt", "reject"})
 #: The screens a session shows, as a function of its events.
 SCREENS = ("main", "input", "plan_review", "approval", "summary")
-#: Events that change nothing the fold keeps (the hot ones): counted, not dispatched.
-HOT = frozenset({"action_output", "health_sample"})
+#: Events that change nothing the fold keeps (the hot ones; host_task is folded by procedure/hostmatrix.py): counted,
+#: not dispatched.
+HOT = frozenset({"action_output", "health_sample", "host_task"})
 
 
 @dataclass

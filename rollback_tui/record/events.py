@@ -182,6 +182,23 @@ class ActionOutput(EventBase):
     """A batch of already-redacted lines."""
 
 
+class HostTask(OmitsDefaults):
+    """One task's result on one host of an `ansible` action (ansible-runner's per-host events)."""
+
+    omit_when_default = ("wave", "detail")
+    type: Literal["host_task"] = "host_task"
+    step: str
+    action: str
+    wave: int = 0
+    """1-based wave of the run that produced it; 0 when the action has no waves."""
+    host: str
+    """The host as the plan's host group (or inventory) names it."""
+    task: str
+    status: Literal["ok", "changed", "failed", "unreachable", "skipped"]
+    detail: str = ""
+    """Ansible's message for a failed or unreachable host (already redacted, bounded)."""
+
+
 class HostResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -373,6 +390,7 @@ Event = Annotated[
         StepFinished,
         ActionStarted,
         ActionOutput,
+        HostTask,
         ActionFinished,
         WavesPlanned,
         HostFinished,

@@ -85,7 +85,7 @@ EXPECTED: dict[str, list[str]] = {
         "{file}:13:14: steps[0].actions[0].ref: undefined variable ${relase}: define it under 'variables:' or pass --var relase=VALUE; did you mean 'release'?",
     ],
     'unknown_action_kind.yaml': [
-        "{file}:9:15: steps[0].actions[0].kind: unknown kind 'kubctl'; did you mean 'kubectl'? (expected one of: shell, ssh, flagd, unleash, http_flag, git, kubectl, helm, config_files, env_file, alembic, sql, terraform, http)",
+        "{file}:9:15: steps[0].actions[0].kind: unknown kind 'kubctl'; did you mean 'kubectl'? (expected one of: shell, ssh, ansible, flagd, unleash, http_flag, git, kubectl, helm, config_files, env_file, alembic, sql, terraform, http)",
     ],
     'unknown_nested_key.yaml': [
         "{file}:3:3: metadata: unknown key 'enviroment'; did you mean 'environment'? (expected one of: environment, incident, name, owner, service, ticket, trigger)",
