@@ -75,6 +75,7 @@ from rollback_tui.record.events import (
 from rollback_tui.engine.output import OutputBatcher
 from rollback_tui.engine.replay import Record, Replay
 from rollback_tui.engine.waves import WavedAction, WaveNoGo
+from rollback_tui.plan.waves import group_of
 from rollback_tui.errors import JournalError, RollbackError
 from rollback_tui.people import person_key, same_person_as
 from rollback_tui.plan.models import Plan, Step
@@ -656,8 +657,7 @@ class Runner:
     def _hosts(self, action: Any, only_hosts: list[str] | None) -> list[str]:
         if only_hosts:
             return list(only_hosts)
-        name = getattr(action, "hosts", None) if action.kind == "ansible" else getattr(action, "group", None)
-        group = self.plan.host_groups.get(name or "")
+        group = self.plan.host_groups.get(group_of(action) or "")
         return list(group.hosts) if group is not None else []
 
     async def _action(self, step: Step, action: Any) -> str:

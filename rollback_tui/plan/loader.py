@@ -19,6 +19,7 @@ from rollback_tui.errors import PlanError
 from rollback_tui.plan.models import Plan
 from rollback_tui.plan.typed import Refused, VarStr
 from rollback_tui.plan.types import DEFAULT_ORDER, SCOPE_STEP, STEP_ORDER, Scope
+from rollback_tui.plan.waves import group_of
 from rollback_tui.plan.yamlpos import Path_, YamlDocument
 from rollback_tui.safeio import FileRefused, read_regular
 
@@ -349,7 +350,7 @@ def _check_references(plan: Plan, data: dict[str, Any], problems: _Problems, bas
                          plan.host_groups)
             if action.kind == "ansible":
                 _check_ansible(plan, action, ("steps", s_index, "actions", a_index), base, problems)
-            group_name = action.hosts if action.kind == "ansible" else getattr(action, "group", None)
+            group_name = group_of(action)
             if getattr(action, "waves", None) is not None and group_name in plan.host_groups:
                 _check_waves(action, group_name, plan.host_groups[group_name].hosts,
                              ("steps", s_index, "actions", a_index), problems)

@@ -145,3 +145,8 @@ def plan_waves(hosts: list[str], waves: Waves) -> list[list[str]]:
     for index in range(start, total, size):
         layout.append(list(hosts[index:index + size]))
     return layout
+
+
+def group_of(action: Any) -> str | None:
+    """The host group an action runs on: an `ssh` action's `group`, an `ansible` action's `hosts` (None without)."""
+    return getattr(action, "hosts", None) if action.kind == "ansible" else getattr(action, "group", None)

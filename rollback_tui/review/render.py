@@ -57,9 +57,9 @@ def _plan_risks(plan: Plan) -> list[str]:
 
 def _waves_lines(plan: Plan, action: Any) -> list[str]:
     """The wave layout of a waved action and its failure budget (the hosts of at most 10 waves shown)."""
-    from rollback_tui.plan.waves import plan_waves
+    from rollback_tui.plan.waves import group_of, plan_waves
 
-    group = plan.host_groups.get(action.group)
+    group = plan.host_groups.get(group_of(action) or "")
     hosts = list(group.hosts) if group is not None else []
     waves = action.waves
     lines = [f"  - waves: {_md(waves.describe(len(hosts)))}"]

@@ -192,3 +192,40 @@ def test_retry_failed_hosts_runs_ansible_again_on_those_hosts_only(fleet: Fleet,
     runs = {p.name: p.read_text().count("run") for p in marks.glob("*.runs")}
     assert runs == {f"{port}.runs": 2 if port == flaky else 1
                     for port in (int(h.rsplit(":", 1)[1]) for h in fleet.hosts)}  # no other host ran twice
+
+
+@needs_sshd
+def test_an_ansible_action_runs_in_waves_with_a_canary_and_each_wave_limited_to_its_hosts(
+        fleet: Fleet, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (tmp_path / "site.yml").write_text(f"""\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: count the run
+      shell: echo run >> {marks}/{{{{ ansible_port }}}}.runs
+""")
+    plan = plan_file(tmp_path, {"playbook": "site.yml", "hosts": "web", "python_interpreter": PYTHON,
+                                "waves": {"first": 1, "size": 2, "between": "decision"}}, fleet.group())
+    review = subprocess.run([*CLI, "plan", str(plan)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "CANARY_TOKEN": CANARY})
+    assert review.returncode == 0, review.stderr
+    assert fleet.hosts[0] in review.stdout and "wave" in review.stdout.lower()
+    done = subprocess.run([*CLI, "run", str(plan), "--headless", "--answers", "auto", "--no-sign",
+                           "--journal", "j.jsonl"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CANARY_TOKEN": CANARY})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    events = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    planned = [e for e in events if e["type"] == "waves_planned"]
+    assert planned and planned[0]["waves"] == [fleet.hosts[:1], fleet.hosts[1:3]]
+    started = [(e.get("wave", 0), e["hosts"]) for e in events if e["type"] == "action_started"
+               and e["action"] == "roll"]
+    assert started == [(1, fleet.hosts[:1]), (2, fleet.hosts[1:3])]
+    gates = [e for e in events if e["type"] == "decision_requested" and e["kind"] == "wave"]
+    assert len(gates) == 1 and "exclude_failed" not in gates[0]["options"]  # nothing failed in the canary
+    tasks = [(e.get("wave", 0), e["host"]) for e in events if e["type"] == "host_task"]
+    assert sorted(tasks) == sorted([(1, fleet.hosts[0]), (2, fleet.hosts[1]), (2, fleet.hosts[2])])
+    runs = {p.name: p.read_text().count("run") for p in marks.glob("*.runs")}
+    assert runs == {f"{h.rsplit(':', 1)[1]}.runs": 1 for h in fleet.hosts[:3]}  # each host once, by its wave
+    assert "Hosts in waves" in (tmp_path / "j.md").read_text()

@@ -108,7 +108,8 @@ async def test_a_failing_task_and_an_unreachable_host_are_per_host_results(fleet
     assert "non-zero return code" in failed.detail
     errors = {h.host: h.error for h in result.hosts}
     assert "task 'stop the bad release' failed" in errors[fleet.hosts[1]]
-    assert "Connection refused" in errors[fleet.dead] and "unreachable" in errors[fleet.dead]
+    # ansible's own words: "Connection refused", or under load its ssh multiplexer's "Broken pipe" on the same port
+    assert "unreachable" in errors[fleet.dead] and fleet.dead.split(":")[0] in errors[fleet.dead]
     assert result.error.startswith("2 of 4 hosts failed: ")
     assert sorted(result.failed_hosts) == sorted([fleet.hosts[1], fleet.dead])
     assert leftovers(work) == []
