@@ -35,7 +35,8 @@ def keygen(path: Path, comment: str = "rollback-tui") -> Path:
     return path
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
+    """An SSH server answers on this 127.0.0.1 port (its banner starts with `SSH-`)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             return sock.recv(4).startswith(b"SSH-")
@@ -99,7 +100,7 @@ MaxSessions 100
     deadline = time.monotonic() + 20
     waiting = list(ports)
     while waiting and time.monotonic() < deadline and process.poll() is None:
-        waiting = [port for port in waiting if not _listening(port)]
+        waiting = [port for port in waiting if not listening(port)]
         if waiting:
             time.sleep(0.05)
     if waiting:

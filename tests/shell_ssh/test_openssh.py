@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rollback_tui.adapters.base import run_safely
+from rollback_tui.loopback.openssh import listening
 from rollback_tui.loopback.sshd import write_known_hosts
 
 from .conftest import Output, free_port, keygen, make_ctx, make_plan
@@ -22,14 +22,6 @@ pytestmark = [
     pytest.mark.skipif(not SSHD.exists(), reason="OpenSSH sshd is not installed (apt-get install openssh-server)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="starting sshd with PermitRootLogin needs root"),
 ]
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            return sock.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ PidFile none
     server = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
     try:
         for _ in range(200):
-            if _listening(port) or server.poll() is not None:
+            if listening(port) or server.poll() is not None:
                 break
             time.sleep(0.05)
         assert server.poll() is None, (tmp_path / "sshd.log").read_text()
