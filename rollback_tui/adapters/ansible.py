@@ -94,6 +94,15 @@ def _processes_with(needles: list[str]) -> list[int]:
     return found
 
 
+def _running(pid: int) -> bool:
+    """A process that exists and is not a zombie (a zombie has stopped; its parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 @dataclass
 class _Host:
     spec: str
@@ -130,6 +139,14 @@ class _Run:
     """Loop time at which the run is stopped and its hosts reported (just before the action's timeout)."""
     timed_out: float = 0.0
     """Seconds the run had when it was stopped at its deadline (0: it was not)."""
+    stopping: set[int] = field(default_factory=set)
+    """The processes naming our folders when the run was stopped: cleanup waits for each of them to be gone."""
+
+    def stop(self) -> None:
+        """Note the processes that must end, then ask ansible-runner to stop (its cancel callback)."""
+        if not self.cancelled.is_set():
+            self.stopping.update(_processes_with([str(self.pdd), str(self.socket_dir)]))
+        self.cancelled.set()
 
     def host(self, name: str) -> _Host:
         if name not in self.hosts:
@@ -374,12 +391,12 @@ class AnsibleAdapter:
                 while thread.is_alive():
                     if run.deadline is not None and loop.time() >= run.deadline and not run.cancelled.is_set():
                         run.timed_out = loop.time() - began
-                        run.cancelled.set()  # ansible-runner stops it; the hosts are reported below
+                        run.stop()  # ansible-runner stops it; the hosts are reported below
                         await self._join(thread)
                         break
                     await asyncio.sleep(0.05)
             except asyncio.CancelledError:
-                run.cancelled.set()
+                run.stop()
                 await self._join(thread)  # ansible-runner reads the events ansible wrote before it was stopped
                 started = [run.spec(name) for name, host in run.hosts.items() if host.started]
                 running = [f"{run.spec(name)} ({host.running})" for name, host in run.hosts.items() if host.running]
@@ -391,7 +408,7 @@ class AnsibleAdapter:
             return runner
         finally:
             if thread is not None and thread.is_alive():
-                run.cancelled.set()
+                run.stop()
                 await self._join(thread)
             await self._cleanup(run)
 
@@ -422,7 +439,9 @@ class AnsibleAdapter:
             except (OSError, TimeoutError, asyncio.CancelledError):
                 pass
         needles = [str(run.pdd), str(run.socket_dir)]
-        left = _processes_with(needles)
+        # a process on its way out has no command line any more but is not gone yet: wait for it by pid
+        signalled = set(run.stopping)
+        left = sorted(set(_processes_with(needles)) | {pid for pid in signalled if _running(pid)})
         for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
             if not left:
                 break
@@ -431,10 +450,11 @@ class AnsibleAdapter:
                     os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
+            signalled.update(left)
             end = time.monotonic() + wait
             while left and time.monotonic() < end:
                 await asyncio.sleep(0.05)
-                left = _processes_with(needles)
+                left = sorted(set(_processes_with(needles)) | {pid for pid in signalled if _running(pid)})
         if left:
             run.ctx.log(f"ansible cleanup: processes {', '.join(map(str, left))} would not stop", stream="info")
         shutil.rmtree(run.pdd, ignore_errors=True)
